@@ -1,0 +1,158 @@
+import type { AttrValue } from './event.js';
+
+/** One stored entry of a log partition. */
+export interface LogEntry {
+  /** Offset of the entry in its partition; offsets are consecutive from the partition's start offset. */
+  offset: number;
+  /** The record bytes exactly as appended. */
+  payload: Uint8Array;
+}
+
+/**
+ * A partitioned, append-only, durable log of byte records — the boundary
+ * between ingest and the engine. The embedded system stores it in local files;
+ * the distributed system maps partitions to Kafka partitions.
+ */
+export interface RecordLog {
+  /** Number of partitions; fixed for the life of the log. */
+  readonly partitionCount: number;
+
+  /**
+   * Appends records to one partition, in order. Resolves with the offset of the
+   * first record only once every record is durable (survives `kill -9` and, with
+   * fsync on, power loss). Concurrent appends to one partition keep call order.
+   */
+  append(partition: number, payloads: ReadonlyArray<Uint8Array>): Promise<number>;
+
+  /**
+   * Reads entries of one partition from `offset` (inclusive), at most `maxEntries`
+   * of them, only ones already durable. Returns an empty array at the end.
+   * Throws a `PRT_STORE_CORRUPT` error if stored bytes fail their checksum in the
+   * middle of the log; a torn tail left by a crash is cut off when the log opens.
+   */
+  read(partition: number, offset: number, maxEntries: number): Promise<LogEntry[]>;
+
+  /** The offset the next durable append to `partition` will get (= number of records ever appended). */
+  endOffset(partition: number): number;
+
+  /** The lowest offset still stored for `partition` (older entries were truncated). */
+  startOffset(partition: number): number;
+
+  /**
+   * Declares that entries below `offset` are no longer needed; the log may delete
+   * whole segments that lie entirely below it. Never removes entries at or above it.
+   */
+  truncateBefore(partition: number, offset: number): Promise<void>;
+
+  /** Flushes and closes files. Appends after close reject. */
+  close(): Promise<void>;
+}
+
+/** The snapshot of one partition's engine progress, stored with the partition's state. */
+export interface PartitionCheckpointMeta {
+  /** Snapshot format version. */
+  formatVersion: 1;
+  partition: number;
+  /** Next log offset to process after restoring this checkpoint. */
+  offset: number;
+  /** Highest event time seen (stream time), epoch ms; `-Infinity` when none. */
+  streamTime: number;
+  /** Event-time watermark, epoch ms. */
+  watermark: number;
+  /** Processing time as carried by the log, epoch ms. */
+  processingTime: number;
+  /** Definition-set revision in effect. */
+  revision: number;
+  /** Checkpoint id, increasing. */
+  checkpointId: number;
+}
+
+/** State of one entity as snapshotted in a checkpoint (the engine encodes it). */
+export type EntitySnapshot = Uint8Array;
+
+/**
+ * Stores checkpoints: per partition, the progress meta and a snapshot of every
+ * entity's state. Commits are incremental (changed and deleted entities only)
+ * and atomic across all partitions in one call.
+ */
+export interface CheckpointStore {
+  /** The latest committed meta of a partition, or undefined when none was ever committed. */
+  loadMeta(partition: number): PartitionCheckpointMeta | undefined;
+
+  /** Every entity snapshot of a partition in the latest committed checkpoint. */
+  entities(partition: number): Iterable<[key: string, snapshot: EntitySnapshot]>;
+
+  /**
+   * Atomically applies, for each partition given, the entity upserts and
+   * deletions and replaces its meta. Resolves once durable. Either all of it is
+   * visible after a crash or none of it.
+   */
+  commit(changes: ReadonlyArray<PartitionCheckpointChange>): Promise<void>;
+}
+
+/** What one partition contributes to a checkpoint commit. */
+export interface PartitionCheckpointChange {
+  meta: PartitionCheckpointMeta;
+  upserts: ReadonlyArray<[key: string, snapshot: EntitySnapshot]>;
+  deletes: ReadonlyArray<string>;
+}
+
+/** A tag value as stored on a profile. */
+export type TagValue = AttrValue;
+
+/** One tag on a profile: value, the event time of its last change, and the definition version that computed it. */
+export interface ProfileTag {
+  value: TagValue;
+  updatedAt: number;
+  version: number;
+}
+
+/** One static attribute on a profile with the event time of its last change. */
+export interface ProfileAttribute {
+  value: AttrValue;
+  updatedAt: number;
+}
+
+/** Everything known about one entity, as the engine materialises it. */
+export interface Profile {
+  key: string;
+  attributes: Record<string, ProfileAttribute>;
+  tags: Record<string, ProfileTag>;
+}
+
+/**
+ * Where the engine materialises profiles. Writes are batched; a batch is
+ * durable no later than the next checkpoint commit that follows it.
+ */
+export interface ProfileSink {
+  /** Replaces the stored profiles of the given entities. */
+  writeProfiles(profiles: ReadonlyArray<Profile>): void;
+  /** Removes the stored profiles of entities whose state expired. */
+  deleteProfiles(keys: ReadonlyArray<string>): void;
+  /** Resolves once every write issued so far is durable. */
+  flushed(): Promise<void>;
+}
+
+/** One record the pipeline refused, with the reason. */
+export interface DeadLetter {
+  /** Where it was refused: `ingest` or `engine`. */
+  stage: 'ingest' | 'engine';
+  /** Error code, e.g. `PRT_ENGINE_LATE_EVENT`. */
+  code: string;
+  /** Human-readable reason naming the field. */
+  reason: string;
+  /** Path of the offending field, when there is one. */
+  path?: string;
+  /** The raw input or the event, as text. */
+  payload: string;
+  /** Wall-clock time of refusal, epoch ms. */
+  at: number;
+  /** Log position for engine dead letters: makes their writing idempotent across replays. */
+  partition?: number;
+  offset?: number;
+}
+
+/** Where refused records go. Implementations bound their size. */
+export interface DeadLetterSink {
+  add(letters: ReadonlyArray<DeadLetter>): void;
+}
