@@ -32,6 +32,12 @@ export const ControlType = {
   Attributes: '$attributes',
   /** Definition change: `attrs.revision` is the definition-set revision to apply from here on. */
   Definitions: '$definitions',
+  /**
+   * Replay progress: `key` names the source (e.g. a file) and `attrs.position` the
+   * last input position whose events precede this record in the partition. Lets a
+   * replay resume after a crash without losing or repeating events.
+   */
+  Source: '$source',
 } as const;
 
 /** Anything stored in the event log: an event or a control record (same shape). */

@@ -65,6 +65,8 @@ export interface PartitionCheckpointMeta {
   revision: number;
   /** Checkpoint id, increasing. */
   checkpointId: number;
+  /** Latest position of each replay source seen in this partition. */
+  sources: Record<string, number>;
 }
 
 /** State of one entity as snapshotted in a checkpoint (the engine encodes it). */
@@ -150,6 +152,9 @@ export interface DeadLetter {
   /** Log position for engine dead letters: makes their writing idempotent across replays. */
   partition?: number;
   offset?: number;
+  /** Replay source and input position (line) for replay dead letters: idempotent across resumed replays. */
+  source?: string;
+  position?: number;
 }
 
 /** Where refused records go. Implementations bound their size. */

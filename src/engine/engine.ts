@@ -1,0 +1,428 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { LogRecord } from './event.js';
+import type { DefinitionSet, DefinitionSetResolver } from './definition-set.js';
+import type { CheckpointStore, DeadLetterSink, ProfileSink, RecordLog, Profile } from './ports.js';
+import { decodeRecord } from './record-codec.js';
+import { PartitionTask, type PartitionCounters, type TimePolicy } from './internal/partition-task.js';
+
+/** A source of wall-clock time, injected so tests control it. */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+}
+
+/** The system clock. */
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Engine settings. */
+export interface EngineOptions extends TimePolicy {
+  /** Wall-clock interval between checkpoints, ms. */
+  readonly checkpointIntervalMs: number;
+  /** Records a partition processes before the engine yields to I/O. */
+  readonly maxBatchRecords: number;
+  /** Records kept in memory, across partitions, for a consumer just behind the writer. */
+  readonly liveFeedMaxRecords: number;
+  /** Delete log segments once a checkpoint no longer needs them. */
+  readonly truncateLog: boolean;
+}
+
+/** Defaults of {@link EngineOptions}. */
+export const defaultEngineOptions: EngineOptions = Object.freeze({
+  outOfOrdernessMs: 5_000,
+  allowedLatenessMs: 60_000,
+  latePolicy: 'count',
+  stateTtlMs: 0,
+  checkpointIntervalMs: 10_000,
+  maxBatchRecords: 4_096,
+  liveFeedMaxRecords: 200_000,
+  truncateLog: true,
+});
+
+/** What the engine reads from and writes to. */
+export interface EngineDependencies {
+  log: RecordLog;
+  checkpoints: CheckpointStore;
+  profiles: ProfileSink;
+  deadLetters: DeadLetterSink;
+  definitions: DefinitionSetResolver;
+  clock?: Clock;
+  /** Called after each committed checkpoint. */
+  onCheckpoint?: (info: CheckpointInfo) => void;
+  /** Called when the loop hits an unexpected error (the engine stops). */
+  onFatal?: (err: unknown) => void;
+}
+
+/** Outcome of one checkpoint. */
+export interface CheckpointInfo {
+  checkpointId: number;
+  /** Wall-clock duration from start to durable commit, ms. */
+  durationMs: number;
+  /** Entities written (changed since the previous checkpoint). */
+  entitiesWritten: number;
+  entitiesDeleted: number;
+  bytes: number;
+  /** Offsets per partition the checkpoint covers. */
+  offsets: number[];
+}
+
+/** Progress and counters of one partition. */
+export interface PartitionStats extends PartitionCounters {
+  partition: number;
+  offset: number;
+  endOffset: number;
+  lag: number;
+  streamTime: number;
+  watermark: number;
+  processingTime: number;
+  revision: number;
+  entities: number;
+}
+
+/** A snapshot of engine state for metrics and health. */
+export interface EngineStats {
+  running: boolean;
+  partitions: PartitionStats[];
+  lastCheckpoint: CheckpointInfo | undefined;
+  checkpoints: number;
+  /** Tag errors per tag id, summed over partitions. */
+  tagErrors: Array<{ id: string; filterErrors: number; typeMismatches: number; ruleErrors: number; lastError: string | undefined }>;
+}
+
+interface FeedBatch {
+  first: number;
+  records: LogRecord[];
+}
+
+/**
+ * The stream engine: one {@link PartitionTask} per log partition, a loop that
+ * feeds each its records in offset order, periodic checkpoints of all state
+ * with the offsets it covers, and materialisation of changed profiles.
+ */
+export class Engine {
+  private readonly tasks: PartitionTask[];
+  private readonly clock: Clock;
+  private readonly feeds: FeedBatch[][];
+  private feedRecords = 0;
+  private readonly sets = new Map<number, Promise<DefinitionSet>>();
+  private running = false;
+  private loopDone: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private lastCheckpointAt: number;
+  private checkpointId = 0;
+  private checkpointCount = 0;
+  private lastCheckpoint: CheckpointInfo | undefined;
+  private inFlight: Promise<CheckpointInfo> | undefined;
+  private waiters: Array<{ offsets: ReadonlyArray<number>; resolve: () => void }> = [];
+
+  private constructor(private readonly options: EngineOptions, private readonly deps: EngineDependencies) {
+    this.clock = deps.clock ?? systemClock;
+    this.tasks = [];
+    this.feeds = [];
+    for (let p = 0; p < deps.log.partitionCount; p++) {
+      this.tasks.push(new PartitionTask(p, options));
+      this.feeds.push([]);
+    }
+    this.lastCheckpointAt = this.clock.now();
+  }
+
+  /**
+   * Creates an engine and restores every partition from the latest checkpoint
+   * (or starts it at the beginning of its log). Call {@link start} to run.
+   */
+  static async open(options: EngineOptions, deps: EngineDependencies): Promise<Engine> {
+    const engine = new Engine(options, deps);
+    await engine.restore();
+    return engine;
+  }
+
+  private async restore(): Promise<void> {
+    const { checkpoints, log } = this.deps;
+    for (const task of this.tasks) {
+      const meta = checkpoints.loadMeta(task.partition);
+      if (meta === undefined) {
+        task.skipTo(log.startOffset(task.partition));
+        continue;
+      }
+      this.checkpointId = Math.max(this.checkpointId, meta.checkpointId);
+      if (meta.revision !== 0) task.applyDefinitions(await this.definitionSet(meta.revision));
+      task.restoreMeta(meta);
+      for (const [key, snapshot] of checkpoints.entities(task.partition)) task.restoreEntity(key, snapshot);
+      task.drainProfiles(); // restored profiles are already stored
+    }
+  }
+
+  private definitionSet(revision: number): Promise<DefinitionSet> {
+    let set = this.sets.get(revision);
+    if (set === undefined) {
+      set = this.deps.definitions.resolve(revision);
+      this.sets.set(revision, set);
+      set.catch(() => this.sets.delete(revision));
+      // Older revisions are no longer needed once a newer one is in use.
+      for (const r of this.sets.keys()) if (r < revision - 8) this.sets.delete(r);
+    }
+    return set;
+  }
+
+  /** Starts consuming the log. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop().catch((err: unknown) => {
+      this.running = false;
+      this.deps.onFatal?.(err);
+    });
+  }
+
+  /**
+   * Stops the loop after the current batch, writes outstanding profiles and,
+   * unless told otherwise, takes a final checkpoint.
+   */
+  async stop(options: { checkpoint?: boolean } = {}): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loopDone;
+    this.flushOutputs();
+    if (options.checkpoint ?? true) await this.checkpoint();
+    else await this.inFlight;
+    await this.deps.profiles.flushed();
+  }
+
+  /**
+   * Hands records just appended to the log to the engine so it need not read
+   * them back. Optional: anything not offered is read from the log. Bounded:
+   * past `liveFeedMaxRecords` offers are dropped.
+   */
+  offer(partition: number, firstOffset: number, records: LogRecord[]): void {
+    const feed = this.feeds[partition];
+    if (feed === undefined) return;
+    const last = feed[feed.length - 1];
+    if (last !== undefined && last.first + last.records.length !== firstOffset) {
+      this.feedRecords -= feed.reduce((n, b) => n + b.records.length, 0);
+      feed.length = 0;
+    }
+    if (this.feedRecords + records.length > this.options.liveFeedMaxRecords) return;
+    feed.push({ first: firstOffset, records });
+    this.feedRecords += records.length;
+    this.wake?.();
+  }
+
+  /** Tells the engine that the log grew. */
+  notify(): void {
+    this.wake?.();
+  }
+
+  /** Offsets processed so far, per partition. */
+  offsets(): number[] {
+    return this.tasks.map((t) => t.offset);
+  }
+
+  /**
+   * Resolves once every partition has processed up to `offsets` (exclusive)
+   * and the resulting profiles are stored.
+   */
+  async waitForOffsets(offsets: ReadonlyArray<number>): Promise<void> {
+    if (!this.reached(offsets)) {
+      await new Promise<void>((resolve) => this.waiters.push({ offsets, resolve }));
+    }
+    await this.deps.profiles.flushed();
+  }
+
+  /** Resolves once everything appended to the log so far is processed and stored. */
+  async drain(): Promise<void> {
+    const log = this.deps.log;
+    await this.waitForOffsets(this.tasks.map((t) => log.endOffset(t.partition)));
+  }
+
+  private reached(offsets: ReadonlyArray<number>): boolean {
+    for (let p = 0; p < this.tasks.length; p++) if (this.tasks[p]!.offset < (offsets[p] ?? 0)) return false;
+    return true;
+  }
+
+  /** The profile of an entity as the engine holds it now (no store round trip). */
+  liveProfile(partition: number, key: string): Profile | undefined {
+    const task = this.tasks[partition];
+    const slot = task?.slotOf(key);
+    return slot === undefined ? undefined : task!.profileOf(slot);
+  }
+
+  private async loop(): Promise<void> {
+    const { log } = this.deps;
+    const maxBatch = this.options.maxBatchRecords;
+    while (this.running) {
+      let worked = false;
+      for (const task of this.tasks) {
+        if (!this.running) break;
+        if (task.offset >= log.endOffset(task.partition)) continue;
+        if ((await this.step(task, maxBatch)) > 0) worked = true;
+      }
+      this.flushOutputs();
+      this.resolveWaiters();
+      if (this.inFlight === undefined && this.clock.now() - this.lastCheckpointAt >= this.options.checkpointIntervalMs) {
+        void this.checkpoint().catch((err: unknown) => {
+          this.running = false;
+          this.deps.onFatal?.(err);
+        });
+      }
+      if (!worked && this.running) await this.idle();
+      else await yieldToEventLoop();
+    }
+  }
+
+  private idle(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 50);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** Processes up to `max` records of one partition. */
+  private async step(task: PartitionTask, max: number): Promise<number> {
+    const p = task.partition;
+    const start = task.offset;
+    let records: LogRecord[];
+    let from = 0;
+    const feed = this.feeds[p]!;
+    while (feed.length > 0 && feed[0]!.first + feed[0]!.records.length <= start) {
+      this.feedRecords -= feed.shift()!.records.length;
+    }
+    const head = feed[0];
+    if (head !== undefined && head.first <= start) {
+      records = head.records;
+      from = start - head.first;
+    } else {
+      const entries = await this.deps.log.read(p, start, max);
+      records = new Array<LogRecord>(entries.length);
+      for (let i = 0; i < entries.length; i++) records[i] = decodeRecord(entries[i]!.payload);
+    }
+    const end = Math.min(records.length, from + max);
+    let offset = start;
+    for (let i = from; i < end; i++, offset++) {
+      const wanted = task.process(records[i]!, offset);
+      if (wanted !== undefined) {
+        task.applyDefinitions(await this.definitionSet(wanted));
+        task.skipTo(offset + 1);
+      }
+    }
+    return end - from;
+  }
+
+  private flushOutputs(): void {
+    const { profiles, deadLetters } = this.deps;
+    for (const task of this.tasks) {
+      const { write, remove } = task.drainProfiles();
+      if (write.length > 0) profiles.writeProfiles(write);
+      if (remove.length > 0) profiles.deleteProfiles(remove);
+      const letters = task.drainDeadLetters();
+      if (letters.length > 0) deadLetters.add(letters);
+    }
+  }
+
+  private resolveWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const pending: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (this.reached(w.offsets)) w.resolve();
+      else pending.push(w);
+    }
+    this.waiters = pending;
+  }
+
+  /**
+   * Takes a checkpoint now: snapshots every entity changed since the last one
+   * together with each partition's offset, and commits it atomically once the
+   * profiles written before it are durable.
+   */
+  async checkpoint(): Promise<CheckpointInfo> {
+    while (this.inFlight !== undefined) await this.inFlight.catch(() => undefined);
+    const started = this.clock.now();
+    this.lastCheckpointAt = started;
+    const id = ++this.checkpointId;
+    this.flushOutputs();
+    const changes = this.tasks.map((t) => t.checkpointChange(id));
+    const run = (async (): Promise<CheckpointInfo> => {
+      await this.deps.profiles.flushed();
+      await this.deps.checkpoints.commit(changes);
+      let bytes = 0;
+      let written = 0;
+      let deleted = 0;
+      for (const c of changes) {
+        written += c.upserts.length;
+        deleted += c.deletes.length;
+        for (const [, s] of c.upserts) bytes += s.byteLength;
+      }
+      const info: CheckpointInfo = {
+        checkpointId: id,
+        durationMs: this.clock.now() - started,
+        entitiesWritten: written,
+        entitiesDeleted: deleted,
+        bytes,
+        offsets: changes.map((c) => c.meta.offset),
+      };
+      if (this.options.truncateLog) {
+        for (const c of changes) await this.deps.log.truncateBefore(c.meta.partition, c.meta.offset);
+      }
+      this.lastCheckpoint = info;
+      this.checkpointCount++;
+      this.deps.onCheckpoint?.(info);
+      return info;
+    })();
+    this.inFlight = run;
+    try {
+      return await run;
+    } finally {
+      if (this.inFlight === run) this.inFlight = undefined;
+    }
+  }
+
+  /** Current progress and counters. */
+  stats(): EngineStats {
+    const log = this.deps.log;
+    const errors = new Map<string, EngineStats['tagErrors'][number]>();
+    for (const task of this.tasks) {
+      for (const e of task.statisticErrors()) {
+        const row = errors.get(e.id) ?? { id: e.id, filterErrors: 0, typeMismatches: 0, ruleErrors: 0, lastError: undefined };
+        row.filterErrors += e.filterErrors;
+        row.typeMismatches += e.typeMismatches;
+        errors.set(e.id, row);
+      }
+      for (const e of task.ruleErrors()) {
+        const row = errors.get(e.id) ?? { id: e.id, filterErrors: 0, typeMismatches: 0, ruleErrors: 0, lastError: undefined };
+        row.ruleErrors += e.errors;
+        row.lastError = e.lastError ?? row.lastError;
+        errors.set(e.id, row);
+      }
+    }
+    return {
+      running: this.running,
+      lastCheckpoint: this.lastCheckpoint,
+      checkpoints: this.checkpointCount,
+      tagErrors: [...errors.values()],
+      partitions: this.tasks.map((t) => {
+        const endOffset = log.endOffset(t.partition);
+        return {
+          ...t.counters,
+          partition: t.partition,
+          offset: t.offset,
+          endOffset,
+          lag: Math.max(0, endOffset - t.offset),
+          streamTime: t.streamTime,
+          watermark: t.watermark,
+          processingTime: t.processingTime,
+          revision: t.revision,
+          entities: t.entityCount,
+        };
+      }),
+    };
+  }
+
+  /** Source positions per partition, from `$source` records (for resuming a replay). */
+  sourcePositions(source: string): Array<number | undefined> {
+    return this.tasks.map((t) => t.sources[source]);
+  }
+}

@@ -1,0 +1,764 @@
+import { Packr } from 'msgpackr';
+import { ControlType, type AttrValue, type Event, type LogRecord } from '../event.js';
+import type { DefinitionSet, RuleContext, StatisticTagSpec, RuleTagSpec } from '../definition-set.js';
+import type { DeadLetter, EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta, Profile, ProfileTag, TagValue } from '../ports.js';
+import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
+import { RuleOperator } from './rule-operator.js';
+import { TimerQueue } from './timer-queue.js';
+
+/** How the engine treats time; shared by all partitions. */
+export interface TimePolicy {
+  /** Watermark = stream time − this. */
+  readonly outOfOrdernessMs: number;
+  /** Events up to this far behind the watermark are still applied. */
+  readonly allowedLatenessMs: number;
+  /** What happens to events later than that. */
+  readonly latePolicy: 'count' | 'deadletter' | 'apply';
+  /** Entities with no event for this long (in event time, against the watermark) lose their state; 0 disables. */
+  readonly stateTtlMs: number;
+}
+
+/** A component with timers: called when one of its timers fires. */
+export interface TimerOwner {
+  onTimer(task: PartitionTask, slot: number, time: number, domain: TimerDomain): void;
+}
+
+/** Event-time timers fire when the watermark passes them; processing-time timers when the log's processing time does. */
+export type TimerDomain = 'event' | 'processing';
+
+/** Counters of one partition, read by metrics. */
+export interface PartitionCounters {
+  events: number;
+  controls: number;
+  /** Events behind the watermark (late), whether applied or not. */
+  late: number;
+  /** Late events beyond allowed lateness that were dropped (policy `count` or `deadletter`). */
+  lateDropped: number;
+  /** Late events beyond allowed lateness that were applied anyway (policy `apply`). */
+  lateApplied: number;
+  /** Visible tag value changes. */
+  tagChanges: number;
+  /** Timer firings (window moves, TTL checks, operator timers). */
+  timersFired: number;
+  /** Entities removed because their state expired or emptied. */
+  entitiesExpired: number;
+}
+
+const snapshotCodec = new Packr({ useRecords: false, moreTypes: false });
+const NO_TIMER = Infinity;
+const INITIAL_CAPACITY = 256;
+
+/** Tag operators of a definition set, wired for one partition. */
+interface Wiring {
+  stats: StatisticOperator[];
+  windowed: StatisticOperator[];
+  /** Rule operators in dependency order. */
+  rules: RuleOperator[];
+  routes: Map<string, StatisticOperator[]>;
+  /** For each statistic operator (by index in `stats`), the rule indices that read it. */
+  statDependents: Map<StatisticOperator, number[]>;
+  /** For each rule index, the rule indices that read it. */
+  ruleDependents: number[][];
+  /** For each rule index, the tags it reads. */
+  ruleInputs: Array<Array<{ id: string; op: StatisticOperator | RuleOperator }>>;
+  attrDependents: Map<string, number[]>;
+  attrAllRules: number[];
+  byStateId: Map<string, StatisticOperator | RuleOperator>;
+}
+
+/**
+ * One partition of the engine: owns the state of the entities hashed to it,
+ * consumes its log partition in offset order and is a pure function of it, so
+ * a restore from a checkpoint followed by a replay reproduces an uninterrupted run.
+ */
+export class PartitionTask {
+  /** Next log offset to process. */
+  offset = 0;
+  /** Highest event time seen (from events and marks). */
+  streamTime = -Infinity;
+  watermark = -Infinity;
+  /** Processing time as carried by marks in the log. */
+  processingTime = 0;
+  /** Definition revision in effect. */
+  revision = 0;
+  /** Latest position of each replay source, from `$source` records. */
+  sources: Record<string, number> = {};
+  readonly counters: PartitionCounters = {
+    events: 0, controls: 0, late: 0, lateDropped: 0, lateApplied: 0, tagChanges: 0, timersFired: 0, entitiesExpired: 0,
+  };
+
+  private slots = new Map<string, number>();
+  private keys: string[] = [];
+  private free: number[] = [];
+  private capacity = INITIAL_CAPACITY;
+  private lastTime = new Float64Array(INITIAL_CAPACITY);
+  private attrs: Array<Record<string, AttrValue> | undefined> = [];
+  private attrTimes: Array<Record<string, number> | undefined> = [];
+
+  private wiring: Wiring = emptyWiring();
+  private ruleMark = new Uint8Array(0);
+
+  private viewTimers = new TimerQueue();
+  private viewTimerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
+  private ttlTimers = new TimerQueue();
+  private ttlTimerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
+  private eventTimers = new TimerQueue();
+  private processingTimers = new TimerQueue();
+  private timerOwners: TimerOwner[] = [];
+
+  private checkpointDirty = new Uint8Array(INITIAL_CAPACITY);
+  private checkpointList: number[] = [];
+  private checkpointDeleted = new Set<string>();
+  private profileDirty = new Uint8Array(INITIAL_CAPACITY);
+  private profileList: number[] = [];
+  private profileDeleted: string[] = [];
+  private deadLetters: DeadLetter[] = [];
+
+  constructor(readonly partition: number, private readonly time: TimePolicy) {}
+
+  /** Number of entities with state. */
+  get entityCount(): number {
+    return this.slots.size;
+  }
+
+  // ---------------------------------------------------------------- definitions
+
+  /** Switches to a new definition set; state of tags whose computation is unchanged is kept. */
+  applyDefinitions(set: DefinitionSet): void {
+    const previous = this.wiring.byStateId;
+    const stats: StatisticOperator[] = [];
+    const rulesUnordered: RuleOperator[] = [];
+    const fresh: RuleOperator[] = [];
+    for (const spec of set.tags) {
+      const old = previous.get(spec.stateId);
+      if (spec.kind === 'statistic') {
+        if (old !== undefined && !(old instanceof RuleOperator)) {
+          (old as { spec: StatisticTagSpec }).spec = spec;
+          stats.push(old);
+        } else {
+          stats.push(createStatisticOperator(spec, this.capacity));
+        }
+      } else if (old instanceof RuleOperator) {
+        (old as { spec: RuleTagSpec }).spec = spec;
+        rulesUnordered.push(old);
+      } else {
+        const op = new RuleOperator(spec, this.capacity);
+        rulesUnordered.push(op);
+        fresh.push(op);
+      }
+    }
+    for (const op of previous.values()) {
+      if (!stats.includes(op as StatisticOperator) && !rulesUnordered.includes(op as RuleOperator)) this.dropOperatorState(op);
+    }
+    this.wiring = wire(stats, orderRules(rulesUnordered));
+    this.ruleMark = new Uint8Array(this.wiring.rules.length);
+    this.revision = set.revision;
+    // A new rule tag, or one whose inputs now start from empty state, applies to every
+    // entity already known, not only to those touched later.
+    const stale = this.staleRules(fresh, stats.filter((op) => !previous.has(op.spec.stateId)));
+    if (stale.length > 0) {
+      const time = this.streamTime === -Infinity ? 0 : this.streamTime;
+      for (const [key, slot] of this.slots) {
+        for (const r of stale) this.ruleMark[r] = 1;
+        if (this.evaluateMarkedRules(slot, key, time)) this.markDirty(slot);
+      }
+    }
+  }
+
+  /** Indices of rules that are new or read (directly or through other rules) a new statistic tag. */
+  private staleRules(freshRules: RuleOperator[], freshStats: StatisticOperator[]): number[] {
+    const { rules, ruleInputs } = this.wiring;
+    const stale = new Set<RuleOperator | StatisticOperator>([...freshRules, ...freshStats]);
+    const result: number[] = [];
+    rules.forEach((op, r) => {
+      if (stale.has(op) || ruleInputs[r]!.some((input) => stale.has(input.op))) {
+        stale.add(op);
+        result.push(r);
+      }
+    });
+    return result;
+  }
+
+  private dropOperatorState(op: StatisticOperator | RuleOperator): void {
+    for (const slot of this.slots.values()) {
+      if (op.has(slot)) {
+        op.clear(slot);
+        this.markDirty(slot);
+      }
+    }
+  }
+
+  /** Registers a component that owns timers; returns its owner id. */
+  addTimerOwner(owner: TimerOwner): number {
+    this.timerOwners.push(owner);
+    return this.timerOwners.length - 1;
+  }
+
+  /** Registers an event-time or processing-time timer for an entity slot. */
+  registerTimer(domain: TimerDomain, time: number, slot: number, owner: number): void {
+    (domain === 'event' ? this.eventTimers : this.processingTimers).push(time, slot, owner);
+  }
+
+  // ---------------------------------------------------------------- processing
+
+  /**
+   * Processes one record at `offset`. Returns the revision a `$definitions`
+   * record asks for when it differs from the current one: the caller must
+   * resolve it, call {@link applyDefinitions} and then {@link skipTo}(offset + 1).
+   */
+  process(record: LogRecord, offset: number): number | undefined {
+    if (record.type.charCodeAt(0) !== 36) {
+      this.processEvent(record, offset);
+      this.offset = offset + 1;
+      return undefined;
+    }
+    this.counters.controls++;
+    switch (record.type) {
+      case ControlType.Mark: {
+        const now = record.attrs.now;
+        if (typeof now === 'number' && now > this.processingTime) this.processingTime = now;
+        this.advanceTime(record.time);
+        this.fireProcessingTimers();
+        break;
+      }
+      case ControlType.Attributes:
+        this.applyAttributes(record);
+        break;
+      case ControlType.Definitions: {
+        const revision = record.attrs.revision;
+        if (typeof revision === 'number' && revision !== this.revision) return revision;
+        break;
+      }
+      case ControlType.Source: {
+        const position = record.attrs.position;
+        if (typeof position === 'number') this.sources[record.key] = position;
+        break;
+      }
+      default:
+        break;
+    }
+    this.offset = offset + 1;
+    return undefined;
+  }
+
+  /** Marks `offset` as processed (after a `$definitions` record was applied). */
+  skipTo(offset: number): void {
+    this.offset = offset;
+  }
+
+  private processEvent(event: Event, offset: number): void {
+    const counters = this.counters;
+    counters.events++;
+    const t = event.time;
+    if (t < this.watermark) {
+      counters.late++;
+      if (t < this.watermark - this.time.allowedLatenessMs) {
+        const policy = this.time.latePolicy;
+        if (policy !== 'apply') {
+          counters.lateDropped++;
+          if (policy === 'deadletter') this.deadLetterLate(event, offset);
+          return;
+        }
+        counters.lateApplied++;
+      }
+    }
+    if (t > this.streamTime) this.streamTime = t;
+    const now = this.streamTime;
+    const ops = this.wiring.routes.get(event.type);
+    if (ops !== undefined) {
+      let slot = this.slots.get(event.key);
+      let changed = false;
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        const filter = op.spec.filter;
+        if (filter !== null) {
+          let pass: boolean;
+          try {
+            pass = filter(event);
+          } catch {
+            op.filterErrors++;
+            continue;
+          }
+          if (!pass) continue;
+        }
+        if (slot === undefined) slot = this.allocate(event.key);
+        if (op.apply(slot, event, now)) {
+          changed = true;
+          counters.tagChanges++;
+          const deps = this.wiring.statDependents.get(op);
+          if (deps !== undefined) for (let d = 0; d < deps.length; d++) this.ruleMark[deps[d]!] = 1;
+          if (op.windowed) this.scheduleView(slot, op.nextChange(slot));
+        }
+      }
+      if (slot !== undefined) {
+        if (t > this.lastTime[slot]!) this.lastTime[slot] = t;
+        if (changed) {
+          this.evaluateMarkedRules(slot, event.key, t);
+          this.markDirty(slot);
+        }
+      }
+    }
+    this.advanceTime(t);
+  }
+
+  private deadLetterLate(event: Event, offset: number): void {
+    this.deadLetters.push({
+      stage: 'engine',
+      code: 'PRT_ENGINE_LATE_EVENT',
+      reason: `event time ${new Date(event.time).toISOString()} is more than ${this.time.allowedLatenessMs} ms behind the watermark ${new Date(this.watermark).toISOString()}`,
+      path: '/time',
+      payload: JSON.stringify(event),
+      at: this.processingTime,
+      partition: this.partition,
+      offset,
+    });
+  }
+
+  private applyAttributes(record: LogRecord): void {
+    let slot = this.slots.get(record.key);
+    if (slot === undefined) slot = this.allocate(record.key);
+    const values = (this.attrs[slot] ??= {});
+    const times = (this.attrTimes[slot] ??= {});
+    const wiring = this.wiring;
+    let changed = false;
+    for (const name of Object.keys(record.attrs)) {
+      const value = record.attrs[name]!;
+      if (value === null) {
+        if (!(name in values)) continue;
+        delete values[name];
+        delete times[name];
+      } else {
+        if (values[name] === value) continue;
+        values[name] = value;
+        times[name] = record.time;
+      }
+      changed = true;
+      const deps = wiring.attrDependents.get(name);
+      if (deps !== undefined) for (const d of deps) this.ruleMark[d] = 1;
+    }
+    if (record.time > this.lastTime[slot]!) this.lastTime[slot] = record.time;
+    if (!changed) return;
+    for (const d of wiring.attrAllRules) this.ruleMark[d] = 1;
+    this.evaluateMarkedRules(slot, record.key, record.time);
+    if (Object.keys(values).length === 0) {
+      this.attrs[slot] = undefined;
+      this.attrTimes[slot] = undefined;
+    }
+    this.markDirty(slot);
+    if (!this.hasState(slot)) this.removeEntity(slot);
+  }
+
+  /** Evaluates marked rules in dependency order; returns true when any value changed. */
+  private evaluateMarkedRules(slot: number, key: string, time: number): boolean {
+    const { rules, ruleDependents, ruleInputs } = this.wiring;
+    const marks = this.ruleMark;
+    let changed = false;
+    for (let r = 0; r < rules.length; r++) {
+      if (marks[r] === 0) continue;
+      marks[r] = 0;
+      const inputs = ruleInputs[r]!;
+      const tags: Record<string, TagValue> = {};
+      for (let i = 0; i < inputs.length; i++) {
+        const input = inputs[i]!;
+        const value = input.op.has(slot) ? input.op.value(slot) : input.op.defaultValue;
+        if (value !== undefined && value !== null) tags[input.id] = value;
+      }
+      const context: RuleContext = { tags, attrs: this.attrs[slot] ?? {}, key, now: this.streamTime === -Infinity ? time : this.streamTime };
+      if (rules[r]!.evaluate(slot, context, time)) {
+        changed = true;
+        this.counters.tagChanges++;
+        const deps = ruleDependents[r]!;
+        for (let d = 0; d < deps.length; d++) marks[deps[d]!] = 1;
+      }
+    }
+    return changed;
+  }
+
+  /** Moves stream time and watermark forward and fires due timers. */
+  private advanceTime(streamTime: number): void {
+    if (streamTime > this.streamTime) this.streamTime = streamTime;
+    const wm = this.streamTime - this.time.outOfOrdernessMs;
+    if (wm > this.watermark) this.watermark = wm;
+    if (this.viewTimers.peekTime() <= this.streamTime) this.fireViewTimers();
+    if (this.eventTimers.peekTime() <= this.watermark) this.fireOwnerTimers(this.eventTimers, this.watermark, 'event');
+    if (this.ttlTimers.peekTime() <= this.watermark) this.fireTtlTimers();
+  }
+
+  private readonly onViewTimer = (time: number, slot: number): void => {
+    if (this.viewTimerAt[slot] !== time) return; // stale: rescheduled or entity removed
+    this.viewTimerAt[slot] = NO_TIMER;
+    this.counters.timersFired++;
+    const now = this.streamTime;
+    const windowed = this.wiring.windowed;
+    let changed = false;
+    let emptied = false;
+    let next = NO_TIMER;
+    for (let i = 0; i < windowed.length; i++) {
+      const op = windowed[i]!;
+      if (!op.has(slot)) continue;
+      if (op.advance(slot, now)) {
+        changed = true;
+        this.counters.tagChanges++;
+        if (!op.has(slot)) emptied = true;
+        const deps = this.wiring.statDependents.get(op);
+        if (deps !== undefined) for (const d of deps) this.ruleMark[d] = 1;
+      }
+      const n = op.nextChange(slot);
+      if (n < next) next = n;
+    }
+    if (changed) {
+      this.evaluateMarkedRules(slot, this.keys[slot]!, time);
+      this.markDirty(slot);
+    }
+    if (next !== NO_TIMER) this.scheduleView(slot, next);
+    if (emptied && !this.hasState(slot)) this.removeEntity(slot);
+  };
+
+  private fireViewTimers(): void {
+    const upTo = this.streamTime;
+    while (this.viewTimers.popDue(upTo, this.onViewTimer));
+  }
+
+  private readonly onTtlTimer = (time: number, slot: number): void => {
+    if (this.ttlTimerAt[slot] !== time) return;
+    this.ttlTimerAt[slot] = NO_TIMER;
+    this.counters.timersFired++;
+    const expiry = this.lastTime[slot]! + this.time.stateTtlMs;
+    if (expiry <= this.watermark) this.removeEntity(slot);
+    else this.scheduleTtl(slot, expiry);
+  };
+
+  private fireTtlTimers(): void {
+    const upTo = this.watermark;
+    while (this.ttlTimers.popDue(upTo, this.onTtlTimer));
+  }
+
+  private fireOwnerTimers(queue: TimerQueue, upTo: number, domain: TimerDomain): void {
+    while (
+      queue.popDue(upTo, (time, slot, owner) => {
+        this.counters.timersFired++;
+        this.timerOwners[owner]?.onTimer(this, slot, time, domain);
+      })
+    );
+  }
+
+  private fireProcessingTimers(): void {
+    if (this.processingTimers.peekTime() <= this.processingTime) this.fireOwnerTimers(this.processingTimers, this.processingTime, 'processing');
+  }
+
+  private scheduleView(slot: number, time: number): void {
+    if (time < this.viewTimerAt[slot]!) {
+      this.viewTimerAt[slot] = time;
+      this.viewTimers.push(time, slot, 0);
+    }
+  }
+
+  private scheduleTtl(slot: number, time: number): void {
+    this.ttlTimerAt[slot] = time;
+    this.ttlTimers.push(time, slot, 0);
+  }
+
+  // ---------------------------------------------------------------- entities
+
+  /** Slot of an entity, if it has state. */
+  slotOf(key: string): number | undefined {
+    return this.slots.get(key);
+  }
+
+  /** Key of the entity in a slot. */
+  keyOf(slot: number): string | undefined {
+    return this.keys[slot];
+  }
+
+  private allocate(key: string): number {
+    let slot = this.free.pop();
+    if (slot === undefined) {
+      slot = this.keys.length;
+      if (slot >= this.capacity) this.grow(this.capacity * 2);
+      this.keys.push(key);
+    } else {
+      this.keys[slot] = key;
+    }
+    this.slots.set(key, slot);
+    this.lastTime[slot] = -Infinity;
+    this.checkpointDeleted.delete(key);
+    if (this.time.stateTtlMs > 0 && this.ttlTimerAt[slot] === NO_TIMER) {
+      // Due no earlier than one TTL from now; re-armed from the entity's last event time when it fires.
+      this.scheduleTtl(slot, Math.max(this.watermark, this.streamTime === -Infinity ? -Infinity : this.streamTime) + this.time.stateTtlMs);
+    }
+    return slot;
+  }
+
+  private grow(capacity: number): void {
+    this.capacity = capacity;
+    this.lastTime = growFloat(this.lastTime, capacity, -Infinity);
+    this.viewTimerAt = growFloat(this.viewTimerAt, capacity, NO_TIMER);
+    this.ttlTimerAt = growFloat(this.ttlTimerAt, capacity, NO_TIMER);
+    this.checkpointDirty = growBytes(this.checkpointDirty, capacity);
+    this.profileDirty = growBytes(this.profileDirty, capacity);
+    for (const op of this.wiring.stats) op.grow(capacity);
+    for (const op of this.wiring.rules) op.grow(capacity);
+  }
+
+  private hasState(slot: number): boolean {
+    if (this.attrs[slot] !== undefined) return true;
+    for (const op of this.wiring.stats) if (op.has(slot)) return true;
+    for (const op of this.wiring.rules) if (op.has(slot)) return true;
+    return false;
+  }
+
+  private removeEntity(slot: number): void {
+    const key = this.keys[slot];
+    if (key === undefined || this.slots.get(key) !== slot) return;
+    for (const op of this.wiring.stats) op.clear(slot);
+    for (const op of this.wiring.rules) op.clear(slot);
+    this.attrs[slot] = undefined;
+    this.attrTimes[slot] = undefined;
+    this.viewTimerAt[slot] = NO_TIMER;
+    this.ttlTimerAt[slot] = NO_TIMER;
+    this.slots.delete(key);
+    this.keys[slot] = '';
+    this.free.push(slot);
+    this.checkpointDirty[slot] = 0;
+    this.profileDirty[slot] = 0;
+    this.checkpointDeleted.add(key);
+    this.profileDeleted.push(key);
+    this.counters.entitiesExpired++;
+  }
+
+  private markDirty(slot: number): void {
+    if (this.checkpointDirty[slot] === 0) {
+      this.checkpointDirty[slot] = 1;
+      this.checkpointList.push(slot);
+    }
+    if (this.profileDirty[slot] === 0) {
+      this.profileDirty[slot] = 1;
+      this.profileList.push(slot);
+    }
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  /** The profile of the entity in a slot, as currently computed. */
+  profileOf(slot: number): Profile {
+    const key = this.keys[slot]!;
+    const tags: Record<string, ProfileTag> = {};
+    for (const op of this.wiring.stats) {
+      if (!op.has(slot)) continue;
+      tags[op.spec.id] = { value: op.value(slot) ?? null, updatedAt: op.updatedAt(slot), version: op.spec.version };
+    }
+    for (const op of this.wiring.rules) {
+      if (!op.has(slot)) continue;
+      tags[op.spec.id] = { value: op.value(slot) ?? null, updatedAt: op.updatedAt(slot), version: op.spec.version };
+    }
+    const attributes: Profile['attributes'] = {};
+    const values = this.attrs[slot];
+    const times = this.attrTimes[slot];
+    if (values !== undefined && times !== undefined) {
+      for (const name of Object.keys(values)) attributes[name] = { value: values[name]!, updatedAt: times[name]! };
+    }
+    return { key, attributes, tags };
+  }
+
+  /** Profiles changed since the last call, and keys of profiles removed. */
+  drainProfiles(): { write: Profile[]; remove: string[] } {
+    const write: Profile[] = [];
+    for (const slot of this.profileList) {
+      if (this.profileDirty[slot] === 0) continue;
+      this.profileDirty[slot] = 0;
+      write.push(this.profileOf(slot));
+    }
+    this.profileList = [];
+    const remove = this.profileDeleted;
+    this.profileDeleted = [];
+    return { write, remove };
+  }
+
+  /** Dead letters produced since the last call. */
+  drainDeadLetters(): DeadLetter[] {
+    const letters = this.deadLetters;
+    this.deadLetters = [];
+    return letters;
+  }
+
+  /** Rule-tag evaluation errors per tag id. */
+  ruleErrors(): Array<{ id: string; errors: number; lastError: string | undefined }> {
+    return this.wiring.rules.map((op) => ({ id: op.spec.id, errors: op.errors, lastError: op.lastError }));
+  }
+
+  /** Filter and type errors per statistic tag id. */
+  statisticErrors(): Array<{ id: string; filterErrors: number; typeMismatches: number }> {
+    return this.wiring.stats.map((op) => ({ id: op.spec.id, filterErrors: op.filterErrors, typeMismatches: op.typeMismatches }));
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  /** Meta describing the current position. */
+  meta(checkpointId: number): PartitionCheckpointMeta {
+    return {
+      formatVersion: 1,
+      partition: this.partition,
+      offset: this.offset,
+      streamTime: this.streamTime,
+      watermark: this.watermark,
+      processingTime: this.processingTime,
+      revision: this.revision,
+      checkpointId,
+      sources: { ...this.sources },
+    };
+  }
+
+  /** Encodes entities changed since the last checkpoint; resets the change tracking. */
+  checkpointChange(checkpointId: number): PartitionCheckpointChange {
+    const upserts: Array<[string, EntitySnapshot]> = [];
+    for (const slot of this.checkpointList) {
+      if (this.checkpointDirty[slot] === 0) continue;
+      this.checkpointDirty[slot] = 0;
+      upserts.push([this.keys[slot]!, this.encodeEntity(slot)]);
+    }
+    this.checkpointList = [];
+    const deletes = [...this.checkpointDeleted];
+    this.checkpointDeleted.clear();
+    return { meta: this.meta(checkpointId), upserts, deletes };
+  }
+
+  private encodeEntity(slot: number): EntitySnapshot {
+    const states: Array<[string, unknown]> = [];
+    for (const op of this.wiring.stats) if (op.has(slot)) states.push([op.spec.stateId, op.snapshot(slot)]);
+    for (const op of this.wiring.rules) if (op.has(slot)) states.push([op.spec.stateId, op.snapshot(slot)]);
+    return snapshotCodec.pack([this.lastTime[slot], this.attrs[slot] ?? null, this.attrTimes[slot] ?? null, states]);
+  }
+
+  /** Restores progress from a checkpoint meta (definitions must be applied first). */
+  restoreMeta(meta: PartitionCheckpointMeta): void {
+    this.offset = meta.offset;
+    this.streamTime = meta.streamTime;
+    this.watermark = meta.watermark;
+    this.processingTime = meta.processingTime;
+    this.sources = { ...meta.sources };
+  }
+
+  /** Restores one entity from its snapshot and re-arms its timers. */
+  restoreEntity(key: string, snapshot: EntitySnapshot): void {
+    const [lastTime, attrs, attrTimes, states] = snapshotCodec.unpack(snapshot) as [
+      number,
+      Record<string, AttrValue> | null,
+      Record<string, number> | null,
+      Array<[string, unknown]>,
+    ];
+    const slot = this.allocate(key);
+    this.lastTime[slot] = lastTime;
+    if (attrs !== null) this.attrs[slot] = attrs;
+    if (attrTimes !== null) this.attrTimes[slot] = attrTimes;
+    const byStateId = this.wiring.byStateId;
+    let next = NO_TIMER;
+    for (const [stateId, data] of states) {
+      const op = byStateId.get(stateId);
+      if (op === undefined) continue; // tag no longer online at this revision
+      op.restore(slot, data);
+      if (!(op instanceof RuleOperator) && op.windowed) next = Math.min(next, op.nextChange(slot));
+    }
+    if (next !== NO_TIMER) this.scheduleView(slot, next);
+    if (this.time.stateTtlMs > 0) {
+      this.ttlTimerAt[slot] = NO_TIMER;
+      this.scheduleTtl(slot, lastTime + this.time.stateTtlMs);
+    }
+    this.checkpointDeleted.delete(key);
+  }
+}
+
+function emptyWiring(): Wiring {
+  return {
+    stats: [],
+    windowed: [],
+    rules: [],
+    routes: new Map(),
+    statDependents: new Map(),
+    ruleDependents: [],
+    ruleInputs: [],
+    attrDependents: new Map(),
+    attrAllRules: [],
+    byStateId: new Map(),
+  };
+}
+
+/** Orders rule operators so that each comes after the rules it reads (Kahn); a cycle keeps input order. */
+function orderRules(rules: RuleOperator[]): RuleOperator[] {
+  const byId = new Map(rules.map((r) => [r.spec.id, r]));
+  const ordered: RuleOperator[] = [];
+  const state = new Map<RuleOperator, 0 | 1 | 2>();
+  const visit = (r: RuleOperator): void => {
+    const s = state.get(r) ?? 0;
+    if (s !== 0) return;
+    state.set(r, 1);
+    for (const input of r.spec.tagInputs) {
+      const dep = byId.get(input);
+      if (dep !== undefined && state.get(dep) !== 1) visit(dep);
+    }
+    state.set(r, 2);
+    ordered.push(r);
+  };
+  for (const r of rules) visit(r);
+  return ordered;
+}
+
+function wire(stats: StatisticOperator[], rules: RuleOperator[]): Wiring {
+  const w = emptyWiring();
+  w.stats = stats;
+  w.windowed = stats.filter((op) => op.windowed);
+  w.rules = rules;
+  for (const op of stats) {
+    w.byStateId.set(op.spec.stateId, op);
+    for (const type of op.spec.eventTypes) {
+      let list = w.routes.get(type);
+      if (list === undefined) w.routes.set(type, (list = []));
+      list.push(op);
+    }
+  }
+  const byId = new Map<string, StatisticOperator | RuleOperator>();
+  for (const op of stats) byId.set(op.spec.id, op);
+  for (const op of rules) byId.set(op.spec.id, op);
+  rules.forEach((op, r) => {
+    w.byStateId.set(op.spec.stateId, op);
+    w.ruleDependents.push([]);
+    const inputs: Array<{ id: string; op: StatisticOperator | RuleOperator }> = [];
+    for (const id of op.spec.tagInputs) {
+      const input = byId.get(id);
+      if (input === undefined) continue;
+      inputs.push({ id, op: input });
+    }
+    w.ruleInputs.push(inputs);
+    if (op.spec.attrInputs === '*') w.attrAllRules.push(r);
+    else for (const name of op.spec.attrInputs) {
+      let list = w.attrDependents.get(name);
+      if (list === undefined) w.attrDependents.set(name, (list = []));
+      list.push(r);
+    }
+  });
+  rules.forEach((op, r) => {
+    for (const input of w.ruleInputs[r]!) {
+      if (input.op instanceof RuleOperator) w.ruleDependents[rules.indexOf(input.op)]!.push(r);
+      else {
+        let list = w.statDependents.get(input.op);
+        if (list === undefined) w.statDependents.set(input.op, (list = []));
+        list.push(r);
+      }
+    }
+  });
+  return w;
+}
+
+function growFloat(column: Float64Array<ArrayBuffer>, capacity: number, fill: number): Float64Array<ArrayBuffer> {
+  if (column.length >= capacity) return column;
+  const next = new Float64Array(capacity);
+  next.set(column);
+  next.fill(fill, column.length);
+  return next;
+}
+
+function growBytes(column: Uint8Array<ArrayBuffer>, capacity: number): Uint8Array<ArrayBuffer> {
+  if (column.length >= capacity) return column;
+  const next = new Uint8Array(capacity);
+  next.set(column);
+  return next;
+}

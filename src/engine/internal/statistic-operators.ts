@@ -1,0 +1,555 @@
+import type { AttrValue, Event } from '../event.js';
+import type { StatisticTagSpec } from '../definition-set.js';
+import type { TagValue } from '../ports.js';
+import { accumulatorFor, type Accumulator } from './accumulators.js';
+
+/**
+ * Per-partition state and logic of one statistic tag. State is kept in
+ * columns indexed by entity slot: typed arrays for fixed-width numbers and
+ * plain arrays for per-entity objects, so there is no per-entity object unless
+ * the tag needs one (windows, distinct sets).
+ */
+export interface StatisticOperator {
+  readonly spec: StatisticTagSpec;
+  /** True for windowed tags, whose value can change when time passes. */
+  readonly windowed: boolean;
+  /** Value shown when the entity has no state for this tag (0 for count, sum, distinct). */
+  readonly defaultValue: TagValue | undefined;
+  /** Events skipped because the aggregated field had the wrong type. */
+  typeMismatches: number;
+  /** Events skipped because the filter threw. */
+  filterErrors: number;
+  has(slot: number): boolean;
+  value(slot: number): TagValue | undefined;
+  /** Event time of the last change of the value. */
+  updatedAt(slot: number): number;
+  /** Applies an event at stream time `now`; returns true when the visible value changed. */
+  apply(slot: number, event: Event, now: number): boolean;
+  /** Moves the window to stream time `now`; returns true when the visible value changed. */
+  advance(slot: number, now: number): boolean;
+  /** Stream time at which the value next changes with no event, or Infinity. */
+  nextChange(slot: number): number;
+  clear(slot: number): void;
+  snapshot(slot: number): unknown;
+  restore(slot: number, data: unknown): void;
+  /** Makes room for `capacity` slots. */
+  grow(capacity: number): void;
+}
+
+/** Creates the operator of a statistic tag. */
+export function createStatisticOperator(spec: StatisticTagSpec, capacity: number): StatisticOperator {
+  if (spec.aggregate === 'distinct') {
+    return spec.window.kind === 'lifetime' ? new LifetimeDistinct(spec, capacity) : new WindowedDistinct(spec, capacity);
+  }
+  return spec.window.kind === 'lifetime' ? new LifetimeAggregate(spec, capacity) : new WindowedAggregate(spec, capacity);
+}
+
+/** Whether the aggregate reads a numeric field. */
+function isNumeric(spec: StatisticTagSpec): boolean {
+  return spec.aggregate === 'sum' || spec.aggregate === 'avg' || spec.aggregate === 'min' || spec.aggregate === 'max';
+}
+
+function growFloat(column: Float64Array<ArrayBuffer>, capacity: number, fill: number): Float64Array<ArrayBuffer> {
+  if (column.length >= capacity) return column;
+  const next = new Float64Array(capacity);
+  next.set(column);
+  next.fill(fill, column.length);
+  return next;
+}
+
+abstract class BaseOperator {
+  typeMismatches = 0;
+  filterErrors = 0;
+  protected at: Float64Array<ArrayBuffer>;
+  protected readonly field: string | null;
+  protected readonly numeric: boolean;
+
+  constructor(readonly spec: StatisticTagSpec, capacity: number) {
+    this.at = new Float64Array(capacity).fill(NaN);
+    this.field = spec.field;
+    this.numeric = isNumeric(spec);
+  }
+
+  updatedAt(slot: number): number {
+    return this.at[slot]!;
+  }
+
+  grow(capacity: number): void {
+    this.at = growFloat(this.at, capacity, NaN);
+  }
+
+  /**
+   * The raw field value of an event, or undefined when the event does not
+   * count for this tag (field absent, or not a number where one is needed).
+   */
+  protected input(event: Event): AttrValue | undefined {
+    const field = this.field;
+    if (field === null) return 1;
+    const raw = event.attrs[field];
+    if (raw === undefined || raw === null) return undefined;
+    if (this.numeric && typeof raw !== 'number') {
+      this.typeMismatches++;
+      return undefined;
+    }
+    return raw;
+  }
+}
+
+/** count/sum/avg/min/max/first/last/latest since the tag went online. */
+class LifetimeAggregate extends BaseOperator implements StatisticOperator {
+  readonly windowed = false;
+  readonly defaultValue: TagValue | undefined;
+  private readonly acc: Accumulator;
+  private readonly width: number;
+  private cells: Float64Array<ArrayBuffer>;
+  /** Picked values, for first/last/latest of a field. */
+  private readonly picked: AttrValue[] | null;
+
+  constructor(spec: StatisticTagSpec, capacity: number) {
+    super(spec, capacity);
+    this.acc = accumulatorFor(spec.aggregate as Exclude<typeof spec.aggregate, 'distinct'>);
+    this.width = this.acc.width;
+    this.cells = new Float64Array(capacity * this.width);
+    this.picked = this.acc.picksEvent && spec.field !== null ? [] : null;
+    this.defaultValue = this.acc.additive ? 0 : undefined;
+  }
+
+  has(slot: number): boolean {
+    return this.at[slot] === this.at[slot]; // not NaN
+  }
+
+  value(slot: number): TagValue | undefined {
+    if (!this.has(slot)) return undefined;
+    if (this.picked !== null) return this.picked[slot] ?? null;
+    return this.acc.result(this.cells, slot * this.width);
+  }
+
+  apply(slot: number, event: Event, _now: number): boolean {
+    const raw = this.input(event);
+    if (raw === undefined) return false;
+    const cells = this.cells;
+    const o = slot * this.width;
+    const fresh = !this.has(slot);
+    if (fresh) this.acc.init(cells, o);
+    const before = fresh ? undefined : this.value(slot);
+    const took = this.acc.add(cells, o, this.numeric ? (raw as number) : 1, event.time);
+    if (took && this.picked !== null) this.picked[slot] = raw;
+    if (fresh) {
+      this.at[slot] = event.time;
+      return true;
+    }
+    if (this.value(slot) !== before) {
+      this.at[slot] = event.time;
+      return true;
+    }
+    return false;
+  }
+
+  advance(): boolean {
+    return false;
+  }
+
+  nextChange(): number {
+    return Infinity;
+  }
+
+  clear(slot: number): void {
+    this.at[slot] = NaN;
+    if (this.picked !== null) this.picked[slot] = null;
+  }
+
+  snapshot(slot: number): unknown {
+    const o = slot * this.width;
+    const cells = Array.from(this.cells.subarray(o, o + this.width));
+    return this.picked === null ? [this.at[slot], cells] : [this.at[slot], cells, this.picked[slot] ?? null];
+  }
+
+  restore(slot: number, data: unknown): void {
+    const [at, cells, picked] = data as [number, number[], AttrValue?];
+    this.at[slot] = at;
+    this.cells.set(cells, slot * this.width);
+    if (this.picked !== null) this.picked[slot] = picked ?? null;
+  }
+
+  override grow(capacity: number): void {
+    super.grow(capacity);
+    if (this.cells.length < capacity * this.width) {
+      const next = new Float64Array(capacity * this.width);
+      next.set(this.cells);
+      this.cells = next;
+    }
+  }
+}
+
+/** Window bucket geometry shared by windowed operators. */
+class WindowGeometry {
+  readonly sizeMs: number;
+  readonly slideMs: number;
+
+  constructor(spec: StatisticTagSpec) {
+    const w = spec.window;
+    if (w.kind === 'lifetime') throw new Error('lifetime has no window geometry');
+    this.sizeMs = w.sizeMs;
+    this.slideMs = w.kind === 'sliding' ? w.slideMs : w.sizeMs;
+  }
+
+  bucketOf(time: number): number {
+    return Math.floor(time / this.slideMs) * this.slideMs;
+  }
+
+  /** Lowest bucket start in the window that ends with the slide containing `now`. */
+  low(now: number): number {
+    return this.bucketOf(now) + this.slideMs - this.sizeMs;
+  }
+}
+
+/**
+ * Per-entity window state. `b` holds, per bucket in ascending start order,
+ * the bucket start followed by the accumulator cells; `run` is the accumulator
+ * of the buckets in view (start >= lo), maintained on add and rebuilt when the
+ * view moves.
+ */
+class WindowState {
+  b: number[] = [];
+  v: AttrValue[] | null;
+  run: number[];
+  runValue: AttrValue = null;
+  lo: number;
+
+  constructor(lo: number, width: number, picks: boolean) {
+    this.lo = lo;
+    this.run = new Array<number>(width).fill(0);
+    this.v = picks ? [] : null;
+  }
+}
+
+/** count/sum/avg/min/max/first/last/latest over a sliding or tumbling window. */
+class WindowedAggregate extends BaseOperator implements StatisticOperator {
+  readonly windowed = true;
+  readonly defaultValue: TagValue | undefined;
+  private readonly acc: Accumulator;
+  private readonly width: number;
+  private readonly stride: number;
+  private readonly geo: WindowGeometry;
+  private readonly picks: boolean;
+  private states: Array<WindowState | undefined> = [];
+
+  constructor(spec: StatisticTagSpec, capacity: number) {
+    super(spec, capacity);
+    this.acc = accumulatorFor(spec.aggregate as Exclude<typeof spec.aggregate, 'distinct'>);
+    this.width = this.acc.width;
+    this.stride = this.width + 1;
+    this.geo = new WindowGeometry(spec);
+    this.picks = this.acc.picksEvent && spec.field !== null;
+    this.defaultValue = this.acc.additive ? 0 : undefined;
+  }
+
+  has(slot: number): boolean {
+    return this.states[slot] !== undefined;
+  }
+
+  value(slot: number): TagValue | undefined {
+    const st = this.states[slot];
+    return st === undefined ? undefined : this.viewValue(st);
+  }
+
+  private viewValue(st: WindowState): TagValue {
+    if (this.picks) return this.acc.isEmpty(st.run, 0) ? null : st.runValue;
+    return this.acc.result(st.run, 0);
+  }
+
+  apply(slot: number, event: Event, now: number): boolean {
+    const raw = this.input(event);
+    if (raw === undefined) return false;
+    const geo = this.geo;
+    const t = event.time;
+    const start = geo.bucketOf(t);
+    const lo = geo.low(now);
+    if (start < lo) return false; // already out of view; cannot affect this or any later value
+    let st = this.states[slot];
+    let before: TagValue | undefined;
+    if (st === undefined) {
+      st = new WindowState(lo, this.width, this.picks);
+      this.acc.init(st.run, 0);
+      this.states[slot] = st;
+    } else {
+      before = this.viewValue(st);
+      if (st.lo < lo) this.moveView(st, lo);
+    }
+    const v = this.numeric ? (raw as number) : 1;
+    const b = st.b;
+    const stride = this.stride;
+    // Find the bucket: usually the last one (events mostly arrive in order).
+    let i = b.length - stride;
+    while (i >= 0 && b[i]! > start) i -= stride;
+    let o: number;
+    if (i >= 0 && b[i] === start) {
+      o = i + 1;
+    } else {
+      const at = i + stride;
+      if (at === b.length) {
+        b.push(start);
+        for (let k = 1; k < stride; k++) b.push(0);
+      } else {
+        const cells = new Array<number>(stride).fill(0);
+        cells[0] = start;
+        b.splice(at, 0, ...cells);
+      }
+      o = at + 1;
+      this.acc.init(b, o);
+      if (st.v !== null) st.v.splice(at / stride, 0, null);
+    }
+    if (this.acc.add(b, o, v, t) && st.v !== null) st.v[(o - 1) / stride] = raw;
+    if (this.acc.add(st.run, 0, v, t) && this.picks) st.runValue = raw;
+    const after = this.viewValue(st);
+    if (before === undefined || after !== before) {
+      this.at[slot] = t;
+      return true;
+    }
+    return false;
+  }
+
+  advance(slot: number, now: number): boolean {
+    const st = this.states[slot];
+    if (st === undefined) return false;
+    const lo = this.geo.low(now);
+    if (lo <= st.lo) return false;
+    const before = this.viewValue(st);
+    const changedAt = st.b.length > 0 ? Math.min(st.b[0]! + this.geo.sizeMs, now) : now;
+    this.moveView(st, lo);
+    if (st.b.length === 0) {
+      this.states[slot] = undefined;
+      this.at[slot] = NaN;
+      return true;
+    }
+    if (this.viewValue(st) !== before) {
+      this.at[slot] = changedAt;
+      return true;
+    }
+    return false;
+  }
+
+  /** Drops buckets below `lo` and rebuilds the view accumulator. */
+  private moveView(st: WindowState, lo: number): void {
+    const b = st.b;
+    const stride = this.stride;
+    let drop = 0;
+    while (drop < b.length && b[drop]! < lo) drop += stride;
+    if (drop > 0) {
+      b.splice(0, drop);
+      if (st.v !== null) st.v.splice(0, drop / stride);
+    }
+    st.lo = lo;
+    const acc = this.acc;
+    acc.init(st.run, 0);
+    st.runValue = null;
+    for (let o = 1; o < b.length; o += stride) {
+      if (acc.merge(st.run, 0, b, o) && st.v !== null) st.runValue = st.v[(o - 1) / stride] ?? null;
+    }
+  }
+
+  nextChange(slot: number): number {
+    const st = this.states[slot];
+    if (st === undefined || st.b.length === 0) return Infinity;
+    return st.b[0]! + this.geo.sizeMs;
+  }
+
+  clear(slot: number): void {
+    this.states[slot] = undefined;
+    this.at[slot] = NaN;
+  }
+
+  snapshot(slot: number): unknown {
+    const st = this.states[slot];
+    if (st === undefined) return undefined;
+    return [this.at[slot], st.lo, st.b, st.v, st.run, st.runValue];
+  }
+
+  restore(slot: number, data: unknown): void {
+    const [at, lo, b, v, run, runValue] = data as [number, number, number[], AttrValue[] | null, number[], AttrValue];
+    const st = new WindowState(lo, this.width, this.picks);
+    st.b = b;
+    st.v = v;
+    st.run = run;
+    st.runValue = runValue;
+    this.states[slot] = st;
+    this.at[slot] = at;
+  }
+}
+
+/** Distinct values of a field since the tag went online, capped at `maxDistinct`. */
+class LifetimeDistinct extends BaseOperator implements StatisticOperator {
+  readonly windowed = false;
+  readonly defaultValue = 0;
+  /** Entities whose set reached `maxDistinct` (their count stops growing). */
+  capped = 0;
+  private sets: Array<Set<AttrValue> | undefined> = [];
+
+  has(slot: number): boolean {
+    return this.sets[slot] !== undefined;
+  }
+
+  value(slot: number): TagValue | undefined {
+    return this.sets[slot]?.size;
+  }
+
+  apply(slot: number, event: Event): boolean {
+    const raw = this.input(event);
+    if (raw === undefined) return false;
+    let set = this.sets[slot];
+    if (set === undefined) {
+      set = new Set();
+      this.sets[slot] = set;
+    }
+    if (set.has(raw)) return false;
+    if (set.size >= this.spec.maxDistinct) {
+      if (set.size === this.spec.maxDistinct) this.capped++;
+      return false;
+    }
+    set.add(raw);
+    this.at[slot] = event.time;
+    return true;
+  }
+
+  advance(): boolean {
+    return false;
+  }
+
+  nextChange(): number {
+    return Infinity;
+  }
+
+  clear(slot: number): void {
+    this.sets[slot] = undefined;
+    this.at[slot] = NaN;
+  }
+
+  snapshot(slot: number): unknown {
+    const set = this.sets[slot];
+    return set === undefined ? undefined : [this.at[slot], [...set]];
+  }
+
+  restore(slot: number, data: unknown): void {
+    const [at, values] = data as [number, AttrValue[]];
+    this.sets[slot] = new Set(values);
+    this.at[slot] = at;
+  }
+}
+
+/** Per-entity state of a windowed distinct count: value → latest event time. */
+class DistinctWindowState {
+  lo: number;
+  /** A lower bound of the earliest time in `seen`. */
+  minTime = Infinity;
+  seen = new Map<AttrValue, number>();
+
+  constructor(lo: number) {
+    this.lo = lo;
+  }
+}
+
+/** Distinct values of a field over a sliding or tumbling window. */
+class WindowedDistinct extends BaseOperator implements StatisticOperator {
+  readonly windowed = true;
+  readonly defaultValue = 0;
+  capped = 0;
+  private readonly geo: WindowGeometry;
+  private states: Array<DistinctWindowState | undefined> = [];
+
+  constructor(spec: StatisticTagSpec, capacity: number) {
+    super(spec, capacity);
+    this.geo = new WindowGeometry(spec);
+  }
+
+  has(slot: number): boolean {
+    return this.states[slot] !== undefined;
+  }
+
+  value(slot: number): TagValue | undefined {
+    return this.states[slot]?.seen.size;
+  }
+
+  apply(slot: number, event: Event, now: number): boolean {
+    const raw = this.input(event);
+    if (raw === undefined) return false;
+    const t = event.time;
+    const lo = this.geo.low(now);
+    if (t < lo) return false;
+    let st = this.states[slot];
+    if (st === undefined) {
+      st = new DistinctWindowState(lo);
+      this.states[slot] = st;
+    } else if (st.lo < lo) {
+      this.prune(st, lo);
+    }
+    const seen = st.seen;
+    const prev = seen.get(raw);
+    if (prev !== undefined) {
+      if (t > prev) seen.set(raw, t);
+      return false;
+    }
+    if (seen.size >= this.spec.maxDistinct) {
+      if (seen.size === this.spec.maxDistinct) this.capped++;
+      return false;
+    }
+    seen.set(raw, t);
+    if (t < st.minTime) st.minTime = t;
+    this.at[slot] = t;
+    return true;
+  }
+
+  private prune(st: DistinctWindowState, lo: number): void {
+    let min = Infinity;
+    for (const [value, time] of st.seen) {
+      if (time < lo) st.seen.delete(value);
+      else if (time < min) min = time;
+    }
+    st.minTime = min;
+    st.lo = lo;
+  }
+
+  advance(slot: number, now: number): boolean {
+    const st = this.states[slot];
+    if (st === undefined) return false;
+    const lo = this.geo.low(now);
+    if (lo <= st.lo) return false;
+    const before = st.seen.size;
+    const changedAt = Math.min(this.geo.bucketOf(st.minTime) + this.geo.sizeMs, now);
+    this.prune(st, lo);
+    if (st.seen.size === 0) {
+      this.states[slot] = undefined;
+      this.at[slot] = NaN;
+      return true;
+    }
+    if (st.seen.size !== before) {
+      this.at[slot] = changedAt;
+      return true;
+    }
+    return false;
+  }
+
+  nextChange(slot: number): number {
+    const st = this.states[slot];
+    if (st === undefined || st.seen.size === 0) return Infinity;
+    return this.geo.bucketOf(st.minTime) + this.geo.sizeMs;
+  }
+
+  clear(slot: number): void {
+    this.states[slot] = undefined;
+    this.at[slot] = NaN;
+  }
+
+  snapshot(slot: number): unknown {
+    const st = this.states[slot];
+    return st === undefined ? undefined : [this.at[slot], st.lo, st.minTime, [...st.seen]];
+  }
+
+  restore(slot: number, data: unknown): void {
+    const [at, lo, minTime, entries] = data as [number, number, number, Array<[AttrValue, number]>];
+    const st = new DistinctWindowState(lo);
+    st.minTime = minTime;
+    st.seen = new Map(entries);
+    this.states[slot] = st;
+    this.at[slot] = at;
+  }
+}

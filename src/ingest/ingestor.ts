@@ -1,0 +1,247 @@
+import {
+  ControlType,
+  encodeRecord,
+  partitionOf,
+  type AttrValue,
+  type Clock,
+  type DeadLetter,
+  type DeadLetterSink,
+  type Event,
+  type LogRecord,
+  type RecordLog,
+} from '../engine/index.js';
+import { PortraitError, type ErrorCode } from '../errors/index.js';
+
+/**
+ * What the ingestor hands appended records to: the engine, seen through the
+ * few methods ingest needs.
+ */
+export interface IngestTarget {
+  /** Records just made durable at `firstOffset` of `partition`, in order. */
+  offer(partition: number, firstOffset: number, records: LogRecord[]): void;
+  /** Records appended but not yet processed, over all partitions. */
+  lag(): number;
+  /** Highest stream time the engine has restored or seen, epoch ms. */
+  streamTime(): number;
+}
+
+/** Options of {@link Ingestor}. */
+export interface IngestorOptions {
+  /** Minimum wall-clock interval between time marks written to every partition, ms. */
+  markIntervalMs: number;
+  /**
+   * When no event arrived for this long, stream time advances with the wall clock
+   * so windows close and timers fire on an idle stream; 0 disables.
+   */
+  idleAdvanceMs: number;
+  /** Refuse new events (`PRT_INGEST_OVERLOADED`) while the engine is this many records behind. */
+  maxLagRecords: number;
+}
+
+/** Defaults of {@link IngestorOptions}. */
+export const defaultIngestorOptions: IngestorOptions = Object.freeze({
+  markIntervalMs: 200,
+  idleAdvanceMs: 0,
+  maxLagRecords: 5_000_000,
+});
+
+/** Counters of the ingest stage. */
+export interface IngestCounters {
+  /** Events durably appended. */
+  accepted: number;
+  /** Inputs refused, by error code. */
+  rejected: Record<string, number>;
+  /** Append calls (one per request or replay chunk). */
+  batches: number;
+  /** Control records written (marks, attribute changes, definition changes, source positions). */
+  controls: number;
+  /** Requests refused because the engine lagged. */
+  overloaded: number;
+}
+
+/** Where an append landed: the next offset of each partition after it. */
+export type AppendResult = number[];
+
+/**
+ * The single writer of the event log. Partitions events by entity key,
+ * appends them durably, hands them to the engine, and writes time marks that
+ * carry the source's stream time and the wall clock to every partition.
+ */
+export class Ingestor {
+  readonly counters: IngestCounters = { accepted: 0, rejected: {}, batches: 0, controls: 0, overloaded: 0 };
+  private streamTime: number;
+  private lastMarkAt = 0;
+  private lastMarkTime = -Infinity;
+  private lastEventAt: number;
+  private idleBase = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly partitions: number;
+
+  constructor(
+    private readonly log: RecordLog,
+    private readonly target: IngestTarget,
+    private readonly deadLetters: DeadLetterSink,
+    private readonly clock: Clock,
+    private readonly options: IngestorOptions,
+  ) {
+    this.partitions = log.partitionCount;
+    this.streamTime = target.streamTime();
+    this.lastEventAt = clock.now();
+  }
+
+  /** Number of log partitions. */
+  get partitionCount(): number {
+    return this.partitions;
+  }
+
+  /** Whether the engine lags more than `maxLagRecords` behind the log. */
+  isOverloaded(): boolean {
+    return this.target.lag() > this.options.maxLagRecords;
+  }
+
+  /** The highest event time accepted so far (or restored), epoch ms. */
+  get currentStreamTime(): number {
+    return this.streamTime;
+  }
+
+  /** Starts writing time marks while the stream is idle. */
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.tick().catch(() => undefined), this.options.markIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Throws `PRT_INGEST_OVERLOADED` when the engine is too far behind to take more. */
+  checkCapacity(): void {
+    const lag = this.target.lag();
+    if (lag > this.options.maxLagRecords) {
+      this.counters.overloaded++;
+      throw new PortraitError('PRT_INGEST_OVERLOADED', `the engine is ${lag} records behind the log (limit ${this.options.maxLagRecords}); retry shortly`);
+    }
+  }
+
+  /**
+   * Appends validated events; resolves once all are durable.
+   * Events of one entity keep their order.
+   */
+  async appendEvents(events: ReadonlyArray<Event>): Promise<AppendResult> {
+    const groups: LogRecord[][] = Array.from({ length: this.partitions }, () => []);
+    let maxTime = this.streamTime;
+    for (const event of events) {
+      groups[partitionOf(event.key, this.partitions)]!.push(event);
+      if (event.time > maxTime) maxTime = event.time;
+    }
+    const result = await this.appendGroups(groups);
+    this.counters.accepted += events.length;
+    this.noteEvents(maxTime);
+    return result;
+  }
+
+  /**
+   * Appends records already grouped by partition (replay uses this to put
+   * marks and source positions beside the events of each chunk).
+   */
+  async appendGroups(groups: ReadonlyArray<LogRecord[]>): Promise<AppendResult> {
+    const appends: Array<Promise<void>> = [];
+    for (let p = 0; p < groups.length; p++) {
+      const records = groups[p]!;
+      if (records.length === 0) continue;
+      const payloads = new Array<Uint8Array>(records.length);
+      for (let i = 0; i < records.length; i++) payloads[i] = encodeRecord(records[i]!);
+      appends.push(this.log.append(p, payloads).then((first) => this.target.offer(p, first, records)));
+    }
+    this.counters.batches++;
+    await Promise.all(appends);
+    return Array.from({ length: this.partitions }, (_, p) => this.log.endOffset(p));
+  }
+
+  /**
+   * Counts events appended through {@link appendGroups} by a source that writes
+   * its own marks (a replay), and moves stream time without writing a mark.
+   */
+  noteAccepted(count: number, maxTime: number): void {
+    this.counters.accepted += count;
+    this.noteEvents(maxTime, false);
+  }
+
+  private noteEvents(maxTime: number, marks = true): void {
+    const now = this.clock.now();
+    this.lastEventAt = now;
+    this.idleBase = -Infinity;
+    if (maxTime > this.streamTime) this.streamTime = maxTime;
+    if (marks && now - this.lastMarkAt >= this.options.markIntervalMs && this.streamTime > this.lastMarkTime) void this.mark(now).catch(() => undefined);
+  }
+
+  /** Upserts static attributes of one entity (null removes one); durable when resolved. */
+  async appendAttributes(key: string, attrs: Record<string, AttrValue>, time: number): Promise<AppendResult> {
+    const groups: LogRecord[][] = Array.from({ length: this.partitions }, () => []);
+    groups[partitionOf(key, this.partitions)]!.push({ type: ControlType.Attributes, time, key, attrs });
+    this.counters.controls++;
+    return this.appendGroups(groups);
+  }
+
+  /** Announces a definition revision to every partition; durable when resolved. */
+  async appendDefinitions(revision: number): Promise<AppendResult> {
+    return this.broadcast({ type: ControlType.Definitions, time: this.clock.now(), key: '', attrs: { revision } });
+  }
+
+  /** Writes a time mark to every partition now. */
+  async mark(now = this.clock.now()): Promise<AppendResult> {
+    this.lastMarkAt = now;
+    this.lastMarkTime = this.streamTime;
+    return this.broadcast(this.markRecord(now));
+  }
+
+  /** A mark record carrying the current stream time and wall-clock time. */
+  markRecord(now = this.clock.now()): LogRecord {
+    return { type: ControlType.Mark, time: this.streamTime, key: '', attrs: { now } };
+  }
+
+  private async broadcast(record: LogRecord): Promise<AppendResult> {
+    const groups = Array.from({ length: this.partitions }, () => [record]);
+    this.counters.controls += this.partitions;
+    return this.appendGroups(groups);
+  }
+
+  /** Periodic work: marks on an idle stream, and idle advance of stream time. */
+  async tick(): Promise<void> {
+    const now = this.clock.now();
+    const idleFor = now - this.lastEventAt;
+    // While events flow, marks follow appends; this only keeps time moving on an idle stream.
+    if (now - this.lastMarkAt < this.options.markIntervalMs || idleFor < this.options.markIntervalMs) return;
+    if (this.options.idleAdvanceMs > 0 && idleFor >= this.options.idleAdvanceMs && this.streamTime !== -Infinity) {
+      // Event time keeps pace with the wall clock while no event arrives.
+      if (this.idleBase === -Infinity) this.idleBase = this.streamTime;
+      this.streamTime = Math.max(this.streamTime, this.idleBase + (idleFor - this.options.idleAdvanceMs));
+    }
+    await this.mark(now);
+  }
+
+  /**
+   * Counts a refused input and sends it to the dead letters with the reason.
+   * `origin` names a replay source and line so a resumed replay does not repeat the letter.
+   */
+  reject(err: PortraitError, payload: string, origin?: { source: string; position: number }): void {
+    const code: ErrorCode = err.code;
+    this.counters.rejected[code] = (this.counters.rejected[code] ?? 0) + 1;
+    const letter: DeadLetter = { stage: 'ingest', code, reason: err.message, payload: payload.length > 4096 ? `${payload.slice(0, 4093)}...` : payload, at: this.clock.now() };
+    if (err.path !== undefined) letter.path = err.path;
+    if (origin !== undefined) {
+      letter.source = origin.source;
+      letter.position = origin.position;
+    }
+    this.deadLetters.add([letter]);
+  }
+
+  /** Total events refused so far. */
+  rejectedTotal(): number {
+    let n = 0;
+    for (const v of Object.values(this.counters.rejected)) n += v;
+    return n;
+  }
+}

@@ -1,0 +1,1 @@
+export type { ProfileReader, DeadLetterReader } from './ports.js';

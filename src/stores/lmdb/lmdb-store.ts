@@ -1,0 +1,206 @@
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type {
+  CheckpointStore,
+  DeadLetter,
+  DeadLetterSink,
+  EntitySnapshot,
+  PartitionCheckpointChange,
+  PartitionCheckpointMeta,
+  Profile,
+  ProfileSink,
+} from '../../engine/index.js';
+import type { DeadLetterReader, ProfileReader } from '../../serving/index.js';
+import { StoreError } from '../../errors/index.js';
+
+/** Options of {@link createLmdbStore}. */
+export interface LmdbStoreOptions {
+  /** Folder of the LMDB environment. */
+  path: string;
+  /** Dead letters kept; the oldest are removed beyond this. */
+  maxDeadLetters: number;
+  /** Upper bound of the memory map, bytes. */
+  mapSizeBytes: number;
+}
+
+/** Defaults of {@link LmdbStoreOptions} (path has none). */
+export const defaultLmdbStoreOptions: Omit<LmdbStoreOptions, 'path'> = Object.freeze({
+  maxDeadLetters: 100_000,
+  mapSizeBytes: 64 * 1024 ** 3,
+});
+
+// Stored profile layout: compact arrays, decoded into `Profile` on read.
+type StoredProfile = [attributes: Record<string, [unknown, number]>, tags: Record<string, [unknown, number, number]>];
+
+/**
+ * The embedded store: one LMDB environment holding profiles, engine state
+ * checkpoints and dead letters. Writes are batched by lmdb-js on a worker
+ * thread; reads are synchronous memory-map reads.
+ */
+export interface LmdbStore {
+  readonly checkpoints: CheckpointStore;
+  readonly profiles: ProfileSink & ProfileReader;
+  readonly deadLetters: DeadLetterSink & DeadLetterReader;
+  /** Approximate bytes used on disk by the environment. */
+  sizeBytes(): number;
+  close(): Promise<void>;
+}
+
+/** Opens (creating if needed) the embedded LMDB store at `options.path`. */
+export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: string }): LmdbStore {
+  const opts: LmdbStoreOptions = { ...defaultLmdbStoreOptions, ...options };
+  let root: RootDatabase;
+  try {
+    mkdirSync(opts.path, { recursive: true });
+    root = open({ path: opts.path, maxDbs: 8, mapSize: opts.mapSizeBytes, compression: false });
+  } catch (err: unknown) {
+    throw new StoreError('PRT_STORE_UNAVAILABLE', `LMDB store at ${opts.path} could not be opened: ${(err as Error).message}`, { subject: opts.path }, { cause: err });
+  }
+  const profileDb: Database<StoredProfile, string> = root.openDB({ name: 'profiles', encoding: 'msgpack' });
+  const stateDb: Database<Buffer, [number, string]> = root.openDB({ name: 'state', encoding: 'binary' });
+  const metaDb: Database<PartitionCheckpointMeta, number> = root.openDB({ name: 'meta', encoding: 'msgpack' });
+  const deadDb: Database<DeadLetter, [number, string]> = root.openDB({ name: 'deadletters', encoding: 'msgpack' });
+  const deadIdDb: Database<[number, string], string> = root.openDB({ name: 'deadletter-ids', encoding: 'msgpack' });
+
+  let deadCount = deadDb.getCount();
+  let deadSeq = 0;
+  let pending: Promise<unknown> = Promise.resolve();
+
+  const checkpoints: CheckpointStore = {
+    loadMeta(partition) {
+      return metaDb.get(partition);
+    },
+    *entities(partition): Iterable<[string, EntitySnapshot]> {
+      for (const { key, value } of stateDb.getRange({ start: [partition], end: [partition + 1] })) {
+        yield [key[1], value];
+      }
+    },
+    async commit(changes: ReadonlyArray<PartitionCheckpointChange>) {
+      try {
+        await root.transaction(() => {
+          for (const change of changes) {
+            const p = change.meta.partition;
+            for (const [key, snapshot] of change.upserts) void stateDb.put([p, key], Buffer.from(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength));
+            for (const key of change.deletes) void stateDb.remove([p, key]);
+            void metaDb.put(p, change.meta);
+          }
+        });
+        await root.flushed;
+      } catch (err: unknown) {
+        throw new StoreError('PRT_STORE_UNAVAILABLE', `checkpoint commit to ${opts.path} failed: ${(err as Error).message}`, { subject: opts.path }, { cause: err });
+      }
+    },
+  };
+
+  const profiles: ProfileSink & ProfileReader = {
+    writeProfiles(list: ReadonlyArray<Profile>) {
+      let last: Promise<unknown> | undefined;
+      for (const profile of list) last = profileDb.put(profile.key, toStored(profile));
+      if (last !== undefined) pending = last;
+    },
+    deleteProfiles(keys: ReadonlyArray<string>) {
+      let last: Promise<unknown> | undefined;
+      for (const key of keys) last = profileDb.remove(key);
+      if (last !== undefined) pending = last;
+    },
+    async flushed() {
+      await pending;
+      await root.flushed;
+    },
+    getProfile(key: string) {
+      const stored = profileDb.get(key);
+      return stored === undefined ? undefined : fromStored(key, stored);
+    },
+    getProfiles(keys: ReadonlyArray<string>) {
+      return keys.map((key) => {
+        const stored = profileDb.get(key);
+        return stored === undefined ? undefined : fromStored(key, stored);
+      });
+    },
+    countProfiles() {
+      return profileDb.getCount();
+    },
+  };
+
+  const deadLetters: DeadLetterSink & DeadLetterReader = {
+    add(letters: ReadonlyArray<DeadLetter>) {
+      for (const letter of letters) {
+        // Engine letters are keyed by log position so a replay rewrites rather than repeats them.
+        const id =
+          letter.partition !== undefined && letter.offset !== undefined
+            ? `e:${letter.partition}:${letter.offset}`
+            : letter.source !== undefined && letter.position !== undefined
+              ? `s:${letter.source}:${letter.position}`
+              : `i:${process.pid}:${++deadSeq}`;
+        // Letters with a stable id (log or input position) replace an earlier copy rather than repeat it.
+        const earlier = id.startsWith('i:') ? undefined : deadIdDb.get(id);
+        if (earlier !== undefined) void deadDb.put(earlier, letter);
+        else {
+          void deadDb.put([letter.at, id], letter);
+          if (!id.startsWith('i:')) void deadIdDb.put(id, [letter.at, id]);
+          deadCount++;
+        }
+      }
+      if (deadCount > opts.maxDeadLetters) {
+        const excess = deadCount - opts.maxDeadLetters;
+        let removed = 0;
+        for (const key of deadDb.getKeys({ limit: excess })) {
+          void deadDb.remove(key);
+          if (!key[1].startsWith('i:')) void deadIdDb.remove(key[1]);
+          removed++;
+        }
+        deadCount -= removed;
+      }
+    },
+    listDeadLetters(limit: number) {
+      const out: DeadLetter[] = [];
+      for (const { value } of deadDb.getRange({ reverse: true, limit })) out.push(value);
+      return out;
+    },
+    countDeadLetters() {
+      return deadCount;
+    },
+  };
+
+  return {
+    checkpoints,
+    profiles,
+    deadLetters,
+    sizeBytes() {
+      const stat = root.getStats() as { pageSize?: number; treeBranchPageCount?: number; lastPageNumber?: number };
+      return (stat.lastPageNumber ?? 0) * (stat.pageSize ?? 4096);
+    },
+    async close() {
+      await pending.catch(() => undefined);
+      await root.flushed;
+      await root.close();
+    },
+  };
+}
+
+function toStored(profile: Profile): StoredProfile {
+  const attributes: StoredProfile[0] = {};
+  for (const name of Object.keys(profile.attributes)) {
+    const a = profile.attributes[name]!;
+    attributes[name] = [a.value, a.updatedAt];
+  }
+  const tags: StoredProfile[1] = {};
+  for (const id of Object.keys(profile.tags)) {
+    const t = profile.tags[id]!;
+    tags[id] = [t.value, t.updatedAt, t.version];
+  }
+  return [attributes, tags];
+}
+
+function fromStored(key: string, [attributes, tags]: StoredProfile): Profile {
+  const profile: Profile = { key, attributes: {}, tags: {} };
+  for (const name of Object.keys(attributes)) {
+    const [value, updatedAt] = attributes[name]!;
+    profile.attributes[name] = { value: value as Profile['attributes'][string]['value'], updatedAt };
+  }
+  for (const id of Object.keys(tags)) {
+    const [value, updatedAt, version] = tags[id]!;
+    profile.tags[id] = { value: value as Profile['tags'][string]['value'], updatedAt, version };
+  }
+  return profile;
+}
