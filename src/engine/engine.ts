@@ -211,6 +211,28 @@ export class Engine {
     this.wake?.();
   }
 
+  /** Records appended to the log but not yet processed, over all partitions. */
+  lag(): number {
+    const log = this.deps.log;
+    let lag = 0;
+    for (const t of this.tasks) lag += Math.max(0, log.endOffset(t.partition) - t.offset);
+    return lag;
+  }
+
+  /** Highest stream time over all partitions, epoch ms (-Infinity before any event). */
+  streamTime(): number {
+    let max = -Infinity;
+    for (const t of this.tasks) if (t.streamTime > max) max = t.streamTime;
+    return max;
+  }
+
+  /** Lowest definition revision any partition runs. */
+  revision(): number {
+    let min = Infinity;
+    for (const t of this.tasks) if (t.revision < min) min = t.revision;
+    return min === Infinity ? 0 : min;
+  }
+
   /** Offsets processed so far, per partition. */
   offsets(): number[] {
     return this.tasks.map((t) => t.offset);

@@ -36,6 +36,7 @@ export const errorCodes = {
 
   PRT_SERVING_BAD_REQUEST: { status: 400, retryable: false, summary: 'the request does not match the API contract' },
   PRT_SERVING_NOT_FOUND: { status: 404, retryable: false, summary: 'no route matches the request' },
+  PRT_SERVING_TIMEOUT: { status: 504, retryable: true, summary: 'the request waited longer than its time limit' },
 
   PRT_STORE_UNAVAILABLE: { status: 503, retryable: true, summary: 'a store did not answer or failed' },
   PRT_STORE_CORRUPT: { status: 500, retryable: false, summary: 'stored data failed an integrity check' },

@@ -99,6 +99,7 @@ function httpReason(status: number): string {
     case 415: return 'Unsupported Media Type';
     case 429: return 'Too Many Requests';
     case 503: return 'Service Unavailable';
+    case 504: return 'Gateway Timeout';
     default: return 'Internal Server Error';
   }
 }

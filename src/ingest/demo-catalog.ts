@@ -27,7 +27,7 @@ function taobaoTypes(): Record<string, EventTypeSpec> {
 /**
  * The event catalog of the demo stream: e-commerce, fintech and Taobao-dataset
  * event types, keyed by `user_id`. Undeclared fields are kept. This is the
- * catalog every event of {@link EventGenerator} validates against.
+ * catalog every event of `EventGenerator` (`generator.ts`) validates against.
  *
  * Amounts and prices are in currency units (two decimals); `term_months` is in
  * months and `overdue_days` in days.
@@ -110,7 +110,7 @@ export const demoCatalog: EventCatalog = deepFreeze<EventCatalog>({
 /**
  * Catalog of the public Taobao user-behaviour dataset: `pv`, `cart`, `fav` and
  * `buy`, each with `item_id` and `category_id`, keyed by `user_id`. Used by
- * {@link taobaoStyleEvents} benchmarks and Taobao CSV replays.
+ * `taobaoStyleEvents` benchmarks and Taobao CSV replays.
  */
 export const taobaoCatalog: EventCatalog = deepFreeze<EventCatalog>({
   entityKey: 'user_id',

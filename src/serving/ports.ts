@@ -6,6 +6,8 @@ export interface ProfileReader {
   getProfile(key: string): Profile | undefined;
   /** Profiles of several entities, in the order of `keys` (undefined where none). */
   getProfiles(keys: ReadonlyArray<string>): Array<Profile | undefined>;
+  /** Ids of stored profiles in id order, starting after `after`, at most `limit`. */
+  listProfileIds(limit: number, after?: string): string[];
   /** Number of stored profiles. */
   countProfiles(): number;
 }

@@ -117,6 +117,15 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
         return stored === undefined ? undefined : fromStored(key, stored);
       });
     },
+    listProfileIds(limit: number, after?: string) {
+      const ids: string[] = [];
+      for (const key of profileDb.getKeys(after === undefined ? { limit: limit + 1 } : { start: after, limit: limit + 1 })) {
+        if (key === after) continue;
+        if (ids.length === limit) break;
+        ids.push(key);
+      }
+      return ids;
+    },
     countProfiles() {
       return profileDb.getCount();
     },

@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadConfig, type PortraitConfig } from '../config/index.js';
+import { validateTagDocument } from '../definitions/index.js';
+import { PortraitError } from '../errors/index.js';
+import { replayFile, defaultReplayOptions } from '../ingest/index.js';
+import { defaultCatalog } from '../runtime/default-catalog.js';
+import { openEmbeddedSystem } from '../runtime/embedded-system.js';
+import { startServer } from '../runtime/server.js';
+
+const USAGE = `portrait — real-time user profiles and tags
+
+Usage:
+  portrait serve [--demo] [--config FILE] [--port N] [--data-dir DIR]
+      Serve the embedded system (HTTP API, engine, stores); --demo adds demo tags and a synthetic event stream.
+  portrait replay FILE [--schema NAME] [--time-shift MS] [--url URL] [--config FILE] [--data-dir DIR]
+      Replay a CSV or NDJSON file. With --url, send it to a running server; otherwise
+      open the data directory (no server may hold it), replay, wait until processed.
+  portrait validate FILE
+      Validate tag definition documents (one object or an array) against the schema and catalog.
+  portrait tags list|get ID|create FILE|update ID FILE|online ID|offline ID|archive ID|versions ID|export [--url URL]
+      Manage tag definitions on a running server.
+  portrait profile ID [--tags a,b] [--url URL]
+      Read a profile from a running server.
+  portrait bench [ARGS…]
+      Run the benchmarks (same as npm run bench).
+
+Settings come from --config FILE (or PORTRAIT_CONFIG), then environment variables
+(PORT, HOST, PORTRAIT_DATA_DIR, PORTRAIT_PARTITIONS, PORTRAIT_DEMO, …), then flags.`;
+
+const options = {
+  demo: { type: 'boolean' },
+  config: { type: 'string' },
+  port: { type: 'string' },
+  'data-dir': { type: 'string' },
+  schema: { type: 'string' },
+  'time-shift': { type: 'string' },
+  url: { type: 'string' },
+  tags: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+type Flags = { [K in keyof typeof options]?: (typeof options)[K]['type'] extends 'boolean' ? boolean : string };
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0];
+  if (command === 'bench') return runBench(argv.slice(1));
+  const parsed = parseArgs({ args: argv.slice(1), options, allowPositionals: true, strict: true });
+  const flags = parsed.values as Flags;
+  const args = parsed.positionals;
+  if (command === undefined || command === 'help' || flags.help === true) {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 1 : 0;
+  }
+  switch (command) {
+    case 'serve':
+      return serve(flags);
+    case 'replay':
+      return replay(args, flags);
+    case 'validate':
+      return validate(args);
+    case 'tags':
+      return tags(args, flags);
+    case 'profile':
+      return profile(args, flags);
+    default:
+      process.stderr.write(`portrait: unknown command "${command}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+function configFrom(flags: Flags): PortraitConfig {
+  const overrides: Record<string, unknown> = {};
+  if (flags.port !== undefined) overrides.port = /^\d+$/.test(flags.port) ? Number(flags.port) : flags.port;
+  if (flags['data-dir'] !== undefined) overrides.dataDir = flags['data-dir'];
+  if (flags.demo === true) overrides['demo.enabled'] = true;
+  return loadConfig({ ...(flags.config === undefined ? {} : { file: flags.config }), env: process.env, overrides });
+}
+
+async function serve(flags: Flags): Promise<number> {
+  const config = configFrom(flags);
+  const server = await startServer(config);
+  process.stdout.write(`portrait serving ${server.url} (data in ${config.dataDir}${config.demo.enabled ? `, demo stream at ${config.demo.eventsPerSecond} events/s` : ''})\n`);
+  if (config.demo.enabled) process.stdout.write(`  try: curl ${server.url}/v1/profiles   curl ${server.url}/v1/profiles/<id>   curl ${server.url}/v1/tags   curl ${server.url}/metrics\n`);
+  await new Promise<void>((resolve) => {
+    let closing = false;
+    const shutdown = (signal: string): void => {
+      if (closing) return;
+      closing = true;
+      process.stdout.write(`portrait: ${signal}, stopping (final checkpoint)…\n`);
+      server.close().then(resolve, (err: unknown) => {
+        process.stderr.write(`portrait: error while stopping: ${(err as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+  return 0;
+}
+
+async function replay(args: string[], flags: Flags): Promise<number> {
+  const file = args[0];
+  if (file === undefined) throw usage('replay needs a FILE');
+  const timeShiftMs = flags['time-shift'] === undefined ? 0 : Number(flags['time-shift']);
+  if (!Number.isFinite(timeShiftMs)) throw usage(`--time-shift must be a number of milliseconds, got "${flags['time-shift']}"`);
+  if (flags.url !== undefined) return replayOverHttp(file, flags.url, flags.schema);
+  const config = configFrom(flags);
+  const system = await openEmbeddedSystem(config);
+  try {
+    const schema = flags.schema === undefined ? undefined : system.schemas.get(flags.schema);
+    if (flags.schema !== undefined && schema === undefined) throw usage(`--schema "${flags.schema}" is not a known input schema (known: ${[...system.schemas.keys()].join(', ')})`);
+    const started = performance.now();
+    const progress = await replayFile(system.ingestor, system.catalog, system.limits, system.clock, {
+      ...defaultReplayOptions,
+      file,
+      ...(schema === undefined ? {} : { schema }),
+      timeShiftMs,
+      resume: system.engine.sourcePositions(`file:${resolvePath(file)}`),
+    });
+    await system.ingestor.mark();
+    await system.engine.drain();
+    const seconds = (performance.now() - started) / 1000;
+    process.stdout.write(`${JSON.stringify({ ...progress, maxTime: Number.isFinite(progress.maxTime) ? new Date(progress.maxTime).toISOString() : null, seconds: round(seconds), eventsPerSecond: Math.round(progress.appended / seconds), profiles: system.store.profiles.countProfiles() })}\n`);
+  } finally {
+    await system.close();
+  }
+  return 0;
+}
+
+async function replayOverHttp(file: string, url: string, schema: string | undefined): Promise<number> {
+  const { readLines } = await import('../ingest/index.js');
+  const csv = schema !== undefined && file.endsWith('.csv');
+  let accepted = 0;
+  let rejected = 0;
+  let chunk: string[] = [];
+  const send = async (): Promise<void> => {
+    if (chunk.length === 0) return;
+    const query = schema === undefined ? '' : `?schema=${encodeURIComponent(schema)}`;
+    const res = await request(url, 'POST', `/v1/events${query}`, `${chunk.join('\n')}\n`, csv ? 'text/csv' : 'application/x-ndjson');
+    const body = res.body as { accepted?: number; rejected?: number };
+    if (res.status === 200) {
+      accepted += body.accepted ?? 0;
+      rejected += body.rejected ?? 0;
+    } else if (res.status === 400) {
+      rejected += chunk.length;
+    } else {
+      throw new Error(`server answered ${res.status}: ${JSON.stringify(res.body)}`);
+    }
+    chunk = [];
+  };
+  for await (const lines of readLines(file)) {
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      chunk.push(line);
+      if (chunk.length >= 5_000) await send();
+    }
+  }
+  await send();
+  process.stdout.write(`${JSON.stringify({ accepted, rejected })}\n`);
+  return 0;
+}
+
+function validate(args: string[]): number {
+  const file = args[0];
+  if (file === undefined) throw usage('validate needs a FILE');
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  const docs = Array.isArray(parsed) ? parsed : [parsed];
+  let failed = 0;
+  docs.forEach((doc, i) => {
+    const label = Array.isArray(parsed) ? `${file}[${i}]` : file;
+    try {
+      const ok = validateTagDocument(doc, defaultCatalog);
+      process.stdout.write(`ok     ${label} (tag "${ok.id}")\n`);
+    } catch (err: unknown) {
+      if (!(err instanceof PortraitError)) throw err;
+      failed++;
+      process.stdout.write(`error  ${label}: ${err.code} ${err.message}\n`);
+      for (const d of err.details ?? []) process.stdout.write(`         ${d.path || '/'} ${d.message}\n`);
+    }
+  });
+  return failed === 0 ? 0 : 1;
+}
+
+async function tags(args: string[], flags: Flags): Promise<number> {
+  const url = serverUrl(flags);
+  const [verb, a, b] = args;
+  const readDoc = (path: string | undefined): string => {
+    if (path === undefined) throw usage(`tags ${verb} needs a FILE`);
+    return readFileSync(path, 'utf8');
+  };
+  const need = (id: string | undefined): string => {
+    if (id === undefined) throw usage(`tags ${verb} needs an ID`);
+    return encodeURIComponent(id);
+  };
+  let res: { status: number; body: unknown };
+  switch (verb) {
+    case 'list': res = await request(url, 'GET', '/v1/tags'); break;
+    case 'get': res = await request(url, 'GET', `/v1/tags/${need(a)}`); break;
+    case 'versions': res = await request(url, 'GET', `/v1/tags/${need(a)}/versions`); break;
+    case 'create': res = await request(url, 'POST', '/v1/tags', readDoc(a)); break;
+    case 'update': res = await request(url, 'PUT', `/v1/tags/${need(a)}`, readDoc(b)); break;
+    case 'online':
+    case 'offline':
+    case 'archive': res = await request(url, 'POST', `/v1/tags/${need(a)}/${verb}`); break;
+    case 'export': res = await request(url, 'GET', '/v1/definitions:export'); break;
+    default: throw usage(`unknown tags subcommand "${verb ?? ''}"`);
+  }
+  process.stdout.write(`${JSON.stringify(res.body, null, 2)}\n`);
+  return res.status < 300 ? 0 : 1;
+}
+
+async function profile(args: string[], flags: Flags): Promise<number> {
+  const id = args[0];
+  if (id === undefined) throw usage('profile needs an ID');
+  const query = flags.tags === undefined ? '' : `?tags=${encodeURIComponent(flags.tags)}`;
+  const res = await request(serverUrl(flags), 'GET', `/v1/profiles/${encodeURIComponent(id)}${query}`);
+  process.stdout.write(`${JSON.stringify(res.body, null, 2)}\n`);
+  return res.status < 300 ? 0 : 1;
+}
+
+function serverUrl(flags: Flags): string {
+  return flags.url ?? process.env.PORTRAIT_URL ?? `http://127.0.0.1:${process.env.PORT ?? 8080}`;
+}
+
+async function request(base: string, method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(new URL(path, base), {
+    method,
+    headers: body === undefined ? {} : { 'content-type': contentType },
+    ...(body === undefined ? {} : { body }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: show the text
+  }
+  return { status: res.status, body: parsed };
+}
+
+function runBench(args: string[]): number {
+  const script = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
+  const result = spawnSync(process.execPath, ['--expose-gc', script, ...args], { stdio: 'inherit' });
+  return result.status ?? 1;
+}
+
+function usage(message: string): PortraitError {
+  return new PortraitError('PRT_SERVING_BAD_REQUEST', `portrait: ${message} (see portrait help)`);
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof PortraitError) {
+      process.stderr.write(`portrait: ${err.code}: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`portrait: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,356 @@
+import type { Clock, DefinitionSet, DefinitionSetResolver, RuleTagSpec, TagSpec } from '../engine/index.js';
+import { emptyDefinitionSet } from '../engine/index.js';
+import { DefinitionError, NotFoundError } from '../errors/index.js';
+import { compileExpression } from '../expr/index.js';
+import type { EventCatalog } from '../ingest/index.js';
+import { compileTag, withAllTagInputs, type CompiledTag } from './compile-tag.js';
+import type { DefinitionStore, OnlineEntry, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
+import type { DefinitionStatus, TagDocument } from './tag-document.js';
+import { validateTagDocument } from './validate-tag.js';
+
+/** A tag as the API shows it: the document of its current version plus lifecycle fields. */
+export type TagView = TagDocument & {
+  version: number;
+  status: DefinitionStatus;
+  createdAt: string;
+  updatedAt: string;
+};
+
+/** Status changes the lifecycle allows. */
+const TRANSITIONS: Record<DefinitionStatus, ReadonlyArray<DefinitionStatus>> = {
+  draft: ['online', 'archived'],
+  online: ['offline'],
+  offline: ['online', 'archived'],
+  archived: [],
+};
+
+/** Called after a change of the online set, with its revision. */
+export type OnlineChangeListener = (revision: number) => Promise<void> | void;
+
+/**
+ * Manages tag definitions: validation, versions, the lifecycle
+ * (draft → online → offline → archived) with dependency checks, and the
+ * compiled definition set of every revision for the engine.
+ */
+export class DefinitionService implements DefinitionSetResolver {
+  private readonly compiled = new Map<string, CompiledTag>();
+  private current: DefinitionSet = emptyDefinitionSet;
+  private serving = new Map<string, ServingTag>();
+  private latestRevision = 0;
+  private readonly listeners: OnlineChangeListener[] = [];
+  /** Serialises writes so dependency checks see a consistent online set. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly store: DefinitionStore, private readonly catalog: EventCatalog, private readonly clock: Clock) {}
+
+  /** Opens the service on a store and loads the latest online set. */
+  static async open(store: DefinitionStore, catalog: EventCatalog, clock: Clock): Promise<DefinitionService> {
+    const service = new DefinitionService(store, catalog, clock);
+    await service.refresh();
+    return service;
+  }
+
+  /** Re-reads the latest revision (e.g. after another process changed the store). Returns it. */
+  async refresh(): Promise<number> {
+    const latest = await this.store.latestRevision();
+    if (latest !== undefined && latest.revision !== this.latestRevision) {
+      const set = await this.compileSet(latest);
+      this.serving = await this.computeServing(set);
+      this.current = set;
+      this.latestRevision = latest.revision;
+    }
+    return this.latestRevision;
+  }
+
+  /** Registers a listener for changes of the online set. */
+  onOnlineChange(listener: OnlineChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** The newest revision number. */
+  get revision(): number {
+    return this.latestRevision;
+  }
+
+  /** The compiled set of the newest revision (what is online now). */
+  currentSet(): DefinitionSet {
+    return this.current;
+  }
+
+  /**
+   * What a profile read should show of each online tag: the versions whose
+   * stored values are still valid (same computation as the online version)
+   * and the value shown when an entity has none.
+   */
+  servingTags(): ReadonlyMap<string, ServingTag> {
+    return this.serving;
+  }
+
+  private async computeServing(set: DefinitionSet): Promise<Map<string, ServingTag>> {
+    const out = new Map<string, ServingTag>();
+    for (const spec of set.tags) {
+      const versions = new Set<number>([spec.version]);
+      for (let v = spec.version - 1; v >= 1; v--) {
+        const older = await this.compiledEntry({ kind: 'tag', id: spec.id, version: v }).catch(() => undefined);
+        if (older === undefined || older.spec.stateId !== spec.stateId) break;
+        versions.add(v);
+      }
+      const additive = spec.kind === 'statistic' && (spec.aggregate === 'count' || spec.aggregate === 'sum' || spec.aggregate === 'distinct');
+      out.set(spec.id, { id: spec.id, version: spec.version, kind: spec.kind, versions, defaultValue: additive ? 0 : null });
+    }
+    return out;
+  }
+
+  /** Validates a document without storing it; throws the same errors create would. */
+  async validate(input: unknown): Promise<TagDocument> {
+    const doc = validateTagDocument(input, this.catalog);
+    await this.checkReferences(doc);
+    return doc;
+  }
+
+  async createTag(input: unknown): Promise<TagView> {
+    return this.serial(async () => {
+      const doc = validateTagDocument(input, this.catalog);
+      await this.checkReferences(doc);
+      const { definition } = await this.store.write({ kind: 'tag', id: doc.id, expectedVersion: 0, document: stripVersion(doc), status: 'draft', at: this.clock.now() });
+      return toView(definition);
+    });
+  }
+
+  /** Stores a new version of a tag. An online tag switches to it at once. */
+  async updateTag(id: string, input: unknown): Promise<TagView> {
+    return this.serial(async () => {
+      const doc = validateTagDocument(input, this.catalog);
+      if (doc.id !== id) {
+        throw new DefinitionError('PRT_DEF_INVALID', `tag "${id}" /id must equal the id in the path, got "${doc.id}"`, { path: '/id', subject: id });
+      }
+      const existing = await this.requireTag(id);
+      if (existing.status === 'archived') {
+        throw new DefinitionError('PRT_DEF_BAD_TRANSITION', `tag "${id}" is archived and can no longer change`, { subject: id });
+      }
+      if (doc.version !== undefined && doc.version !== existing.version) {
+        throw new DefinitionError('PRT_DEF_VERSION_CONFLICT', `tag "${id}" is at version ${existing.version}, not ${doc.version}; read it again and reapply the change`, { subject: id, path: '/version' });
+      }
+      const previousKind = (existing.document as { kind?: string }).kind;
+      if (previousKind !== doc.kind) {
+        throw new DefinitionError('PRT_DEF_INVALID', `tag "${id}" /kind cannot change from "${previousKind}" to "${doc.kind}"; create a new tag`, { subject: id, path: '/kind' });
+      }
+      await this.checkReferences(doc);
+      if (existing.status === 'online') {
+        this.checkInputsOnline(doc, id);
+        this.checkNoCycle(doc);
+      }
+      const result = await this.store.write({ kind: 'tag', id, expectedVersion: existing.version, document: stripVersion(doc), at: this.clock.now() });
+      if (existing.status === 'online') await this.publish(result.revision);
+      return toView(result.definition);
+    });
+  }
+
+  /** Moves a tag through its lifecycle. */
+  async setTagStatus(id: string, status: DefinitionStatus): Promise<TagView> {
+    return this.serial(async () => {
+      const existing = await this.requireTag(id);
+      if (existing.status === status) return toView(existing);
+      if (!TRANSITIONS[existing.status].includes(status)) {
+        throw new DefinitionError(
+          'PRT_DEF_BAD_TRANSITION',
+          `tag "${id}" cannot go from ${existing.status} to ${status}; allowed: ${TRANSITIONS[existing.status].join(', ') || 'none'}`,
+          { subject: id, path: '/status' },
+        );
+      }
+      const doc = existing.document as unknown as TagDocument;
+      if (status === 'online') {
+        this.checkInputsOnline(doc, id);
+        this.checkNoCycle(doc);
+      } else if (existing.status === 'online') {
+        const dependents = this.onlineDependents(id);
+        if (dependents.length > 0) {
+          throw new DefinitionError('PRT_DEF_DEPENDENCY', `tag "${id}" is read by online tag${dependents.length > 1 ? 's' : ''} ${dependents.map((d) => `"${d}"`).join(', ')}; take ${dependents.length > 1 ? 'them' : 'it'} offline first`, { subject: id });
+        }
+      }
+      const result = await this.store.write({ kind: 'tag', id, expectedVersion: existing.version, status, at: this.clock.now() });
+      if (status === 'online' || existing.status === 'online') await this.publish(result.revision);
+      return toView(result.definition);
+    });
+  }
+
+  async getTag(id: string): Promise<TagView> {
+    return toView(await this.requireTag(id));
+  }
+
+  async listTags(filter: { status?: DefinitionStatus } = {}): Promise<TagView[]> {
+    const all = await this.store.list('tag');
+    return all.filter((d) => filter.status === undefined || d.status === filter.status).map(toView);
+  }
+
+  async tagVersions(id: string): Promise<StoredVersion[]> {
+    await this.requireTag(id);
+    return this.store.versions('tag', id);
+  }
+
+  /** Every definition with its full version history, as one document. */
+  async exportAll(): Promise<DefinitionExport> {
+    const definitions: DefinitionExport['definitions'] = [];
+    for (const d of await this.store.list('tag')) {
+      const versions = await this.store.versions('tag', d.id);
+      definitions.push({
+        kind: d.kind,
+        id: d.id,
+        status: d.status,
+        version: d.version,
+        createdAt: new Date(d.createdAt).toISOString(),
+        updatedAt: new Date(d.updatedAt).toISOString(),
+        versions: versions.map((v) => ({ version: v.version, createdAt: new Date(v.createdAt).toISOString(), document: v.document })),
+      });
+    }
+    return { format: 'portrait-definitions', formatVersion: 1, exportedAt: new Date(this.clock.now()).toISOString(), revision: this.latestRevision, definitions };
+  }
+
+  /** The compiled set of tags online at a revision. */
+  async resolve(revision: number): Promise<DefinitionSet> {
+    if (revision === 0) return emptyDefinitionSet;
+    if (revision === this.latestRevision && this.current.revision === revision) return this.current;
+    const record = await this.store.getRevision(revision);
+    if (record === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `definition revision ${revision} does not exist`, { subject: String(revision) });
+    return this.compileSet(record);
+  }
+
+  private async compileSet(record: RevisionRecord): Promise<DefinitionSet> {
+    const compiled: CompiledTag[] = [];
+    for (const entry of record.online) {
+      if (entry.kind !== 'tag') continue;
+      compiled.push(await this.compiledEntry(entry));
+    }
+    const ids = compiled.map((c) => c.spec.id);
+    const tags: TagSpec[] = compiled.map((c) => (c.readsAllTags ? withAllTagInputs(c.spec as RuleTagSpec, ids) : c.spec));
+    return Object.freeze({ revision: record.revision, tags: Object.freeze(tags) });
+  }
+
+  private async compiledEntry(entry: OnlineEntry): Promise<CompiledTag> {
+    const cacheKey = `${entry.kind}:${entry.id}:${entry.version}`;
+    let compiled = this.compiled.get(cacheKey);
+    if (compiled === undefined) {
+      const version = await this.store.getVersion(entry.kind, entry.id, entry.version);
+      if (version === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `tag "${entry.id}" version ${entry.version} is missing from the store`, { subject: entry.id });
+      compiled = compileTag(version.document as unknown as TagDocument, entry.version);
+      this.compiled.set(cacheKey, compiled);
+    }
+    return compiled;
+  }
+
+  private async publish(revision: RevisionRecord): Promise<void> {
+    const set = await this.compileSet(revision);
+    this.serving = await this.computeServing(set);
+    this.current = set;
+    this.latestRevision = revision.revision;
+    for (const listener of this.listeners) await listener(revision.revision);
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async requireTag(id: string): Promise<StoredDefinition> {
+    const found = await this.store.get('tag', id);
+    if (found === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `tag "${id}" does not exist`, { subject: id });
+    return found;
+  }
+
+  /** Tags a rule reads must exist (any status). */
+  private async checkReferences(doc: TagDocument): Promise<void> {
+    if (doc.kind !== 'rule') return;
+    const reads = compileExpression(doc.condition, 'profile', '/condition', doc.id).references.tags ?? [];
+    const missing: string[] = [];
+    for (const input of reads) if (input !== doc.id && (await this.store.get('tag', input)) === undefined) missing.push(input);
+    if (reads.includes(doc.id)) {
+      throw new DefinitionError('PRT_DEF_DEPENDENCY', `tag "${doc.id}" /condition reads the tag itself`, { subject: doc.id, path: '/condition' });
+    }
+    if (missing.length > 0) {
+      throw new DefinitionError('PRT_DEF_DEPENDENCY', `tag "${doc.id}" /condition reads tag${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} that do${missing.length > 1 ? '' : 'es'} not exist`, {
+        subject: doc.id,
+        path: '/condition',
+      });
+    }
+  }
+
+  /** Tags a rule reads must be online before it is. */
+  private checkInputsOnline(doc: TagDocument, id: string): void {
+    if (doc.kind !== 'rule') return;
+    const online = new Set(this.current.tags.map((t) => t.id));
+    const spec = compileTag(doc, 0).spec as RuleTagSpec;
+    const offline = spec.tagInputs.filter((input) => !online.has(input));
+    if (offline.length > 0) {
+      throw new DefinitionError('PRT_DEF_DEPENDENCY', `tag "${id}" reads ${offline.map((m) => `"${m}"`).join(', ')}, which ${offline.length > 1 ? 'are' : 'is'} not online; put ${offline.length > 1 ? 'them' : 'it'} online first`, { subject: id, path: '/condition' });
+    }
+  }
+
+  /** A rule may not, through other online rules, read itself. */
+  private checkNoCycle(doc: TagDocument): void {
+    if (doc.kind !== 'rule') return;
+    const reads = new Map<string, ReadonlyArray<string>>();
+    for (const t of this.current.tags) if (t.kind === 'rule') reads.set(t.id, t.tagInputs);
+    reads.set(doc.id, (compileTag(doc, 0).spec as RuleTagSpec).tagInputs);
+    const visiting = new Set<string>();
+    const visit = (id: string, path: string[]): void => {
+      if (id === doc.id && path.length > 0) {
+        throw new DefinitionError('PRT_DEF_DEPENDENCY', `tag "${doc.id}" would read itself through ${path.join(' → ')}`, { subject: doc.id, path: '/condition' });
+      }
+      if (visiting.has(id)) return;
+      visiting.add(id);
+      for (const next of reads.get(id) ?? []) visit(next, [...path, next]);
+    };
+    visit(doc.id, []);
+  }
+
+  /** Online rule tags that read a tag. */
+  private onlineDependents(id: string): string[] {
+    return this.current.tags.filter((t) => t.kind === 'rule' && t.tagInputs.includes(id)).map((t) => t.id);
+  }
+}
+
+/** How profile reads treat one online tag. */
+export interface ServingTag {
+  id: string;
+  kind: 'statistic' | 'rule';
+  /** The online version. */
+  version: number;
+  /** Versions whose stored values are valid now (same computation as the online version). */
+  versions: ReadonlySet<number>;
+  /** Value shown when an entity has none (0 for count, sum and distinct; otherwise null). */
+  defaultValue: number | null;
+}
+
+/** The document `exportAll` produces. */
+export interface DefinitionExport {
+  format: 'portrait-definitions';
+  formatVersion: 1;
+  exportedAt: string;
+  revision: number;
+  definitions: Array<{
+    kind: string;
+    id: string;
+    status: DefinitionStatus;
+    version: number;
+    createdAt: string;
+    updatedAt: string;
+    versions: Array<{ version: number; createdAt: string; document: Record<string, unknown> }>;
+  }>;
+}
+
+function stripVersion(doc: TagDocument): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...doc };
+  delete copy.version;
+  return copy;
+}
+
+function toView(d: StoredDefinition): TagView {
+  return {
+    ...(d.document as unknown as TagDocument),
+    version: d.version,
+    status: d.status,
+    createdAt: new Date(d.createdAt).toISOString(),
+    updatedAt: new Date(d.updatedAt).toISOString(),
+  };
+}

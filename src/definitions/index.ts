@@ -1,0 +1,17 @@
+export { parseDuration, formatDuration, DURATION_PATTERN } from './duration.js';
+export { tagDocumentSchema } from './tag-document.js';
+export type { TagDocument, StatisticTagDocument, RuleTagDocument, WindowDocument, DefinitionStatus, Duration } from './tag-document.js';
+export { validateTagDocument, schemaDetails, MAX_WINDOW_BUCKETS } from './validate-tag.js';
+export { compileTag, DEFAULT_MAX_DISTINCT } from './compile-tag.js';
+export type { CompiledTag } from './compile-tag.js';
+export { DefinitionService } from './definition-service.js';
+export type { TagView, DefinitionExport, OnlineChangeListener, ServingTag } from './definition-service.js';
+export type {
+  DefinitionStore,
+  DefinitionKind,
+  DefinitionWrite,
+  StoredDefinition,
+  StoredVersion,
+  OnlineEntry,
+  RevisionRecord,
+} from './definition-store.js';

@@ -1,0 +1,15 @@
+export { validateEvent, parseEventTime, isValidEventTypeName, defaultEventLimits } from './catalog.js';
+export type { EventCatalog, EventTypeSpec, FieldType, EventLimits } from './catalog.js';
+export { SchemaMapper, splitCsvLine, taobaoSchema, adClickSchema } from './input-schema.js';
+export type { InputSchema } from './input-schema.js';
+export { Ingestor, defaultIngestorOptions } from './ingestor.js';
+export type { IngestTarget, IngestorOptions, IngestCounters, AppendResult } from './ingestor.js';
+export { replayFile, readLines, defaultReplayOptions } from './file-replay.js';
+export type { ReplayOptions, ReplayProgress } from './file-replay.js';
+export { decodeBody } from './decode-body.js';
+export type { BodyFormat, DecodedBody, RejectedInput } from './decode-body.js';
+export { demoCatalog, taobaoCatalog } from './demo-catalog.js';
+export { EventGenerator, createEventGenerator, defaultGeneratorOptions, taobaoStyleEvents } from './generator.js';
+export type { GeneratorOptions, TaobaoStyleOptions } from './generator.js';
+export { DemoStream } from './demo-stream.js';
+export type { DemoStreamOptions } from './demo-stream.js';

@@ -1,0 +1,147 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CheckpointInfo, EngineStats } from '../engine/index.js';
+import type { IngestCounters } from '../ingest/index.js';
+
+/** What the metrics read at scrape time. */
+export interface MetricSources {
+  engineStats(): EngineStats;
+  ingestCounters(): IngestCounters;
+  deadLetterCount(): number;
+  profileCount(): number;
+  /** Wall clock, epoch ms. */
+  now(): number;
+}
+
+/** The Prometheus registry and the instruments other code records into. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** HTTP request latency by method, route and status. */
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /** Records one checkpoint. */
+  recordCheckpoint(info: CheckpointInfo): void;
+}
+
+/**
+ * Creates the metrics. Counters of the hot paths are plain numbers kept by
+ * the engine and ingest; they are read here only when Prometheus scrapes, so
+ * recording costs nothing per event.
+ */
+export function createMetrics(sources: MetricSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'portrait_process_' });
+
+  new Counter({
+    name: 'portrait_ingest_events_total',
+    help: 'Events durably appended to the log.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.ingestCounters().accepted);
+    },
+  });
+  new Counter({
+    name: 'portrait_ingest_rejected_total',
+    help: 'Inputs refused at ingest, by error code.',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of Object.entries(sources.ingestCounters().rejected)) this.inc({ code }, n);
+    },
+  });
+  new Counter({
+    name: 'portrait_ingest_overloaded_total',
+    help: 'Ingest requests refused because the engine lagged too far behind.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.ingestCounters().overloaded);
+    },
+  });
+  new Gauge({
+    name: 'portrait_dead_letters',
+    help: 'Dead letters kept.',
+    registers: [registry],
+    collect() {
+      this.set(sources.deadLetterCount());
+    },
+  });
+  new Gauge({
+    name: 'portrait_profiles',
+    help: 'Profiles stored.',
+    registers: [registry],
+    collect() {
+      this.set(sources.profileCount());
+    },
+  });
+
+  const perPartition = (name: string, help: string, read: (p: EngineStats['partitions'][number]) => number, kind: 'counter' | 'gauge'): void => {
+    const Type = kind === 'counter' ? Counter : Gauge;
+    new Type({
+      name,
+      help,
+      labelNames: ['partition'],
+      registers: [registry],
+      collect(this: Counter<'partition'> | Gauge<'partition'>) {
+        this.reset();
+        for (const p of sources.engineStats().partitions) {
+          const value = read(p);
+          if (!Number.isFinite(value)) continue;
+          if (this instanceof Counter) this.inc({ partition: String(p.partition) }, value);
+          else this.set({ partition: String(p.partition) }, value);
+        }
+      },
+    });
+  };
+  perPartition('portrait_engine_events_total', 'Events processed by the engine.', (p) => p.events, 'counter');
+  perPartition('portrait_engine_late_events_total', 'Events behind the watermark (applied or not).', (p) => p.late, 'counter');
+  perPartition('portrait_engine_late_dropped_total', 'Late events beyond the allowed lateness that were dropped.', (p) => p.lateDropped, 'counter');
+  perPartition('portrait_engine_tag_changes_total', 'Tag value changes.', (p) => p.tagChanges, 'counter');
+  perPartition('portrait_engine_timers_fired_total', 'Timers fired.', (p) => p.timersFired, 'counter');
+  perPartition('portrait_engine_lag_records', 'Records in the log not yet processed.', (p) => p.lag, 'gauge');
+  perPartition('portrait_engine_entities', 'Entities with state.', (p) => p.entities, 'gauge');
+  perPartition('portrait_engine_watermark_ms', 'Event-time watermark, epoch ms.', (p) => p.watermark, 'gauge');
+  perPartition('portrait_engine_watermark_delay_seconds', 'Wall clock minus watermark, seconds.', (p) => (sources.now() - p.watermark) / 1000, 'gauge');
+  perPartition('portrait_engine_stream_time_ms', 'Highest event time seen, epoch ms.', (p) => p.streamTime, 'gauge');
+
+  new Counter({
+    name: 'portrait_tag_errors_total',
+    help: 'Tag evaluation problems: filter errors, field type mismatches, rule-tag errors.',
+    labelNames: ['tag', 'kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const e of sources.engineStats().tagErrors) {
+        if (e.filterErrors > 0) this.inc({ tag: e.id, kind: 'filter' }, e.filterErrors);
+        if (e.typeMismatches > 0) this.inc({ tag: e.id, kind: 'type' }, e.typeMismatches);
+        if (e.ruleErrors > 0) this.inc({ tag: e.id, kind: 'rule' }, e.ruleErrors);
+      }
+    },
+  });
+
+  const checkpointDuration = new Histogram({
+    name: 'portrait_checkpoint_duration_seconds',
+    help: 'Time from checkpoint start to durable commit.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const checkpointEntities = new Counter({ name: 'portrait_checkpoint_entities_total', help: 'Entity snapshots written by checkpoints.', registers: [registry] });
+  const checkpointBytes = new Counter({ name: 'portrait_checkpoint_bytes_total', help: 'Bytes written by checkpoints.', registers: [registry] });
+  const httpDuration = new Histogram({
+    name: 'portrait_http_request_duration_seconds',
+    help: 'HTTP request latency.',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    httpDuration,
+    recordCheckpoint(info) {
+      checkpointDuration.observe(info.durationMs / 1000);
+      checkpointEntities.inc(info.entitiesWritten);
+      checkpointBytes.inc(info.bytes);
+    },
+  };
+}
