@@ -57,8 +57,8 @@ export interface PortraitConfig {
   };
 }
 
-/** Defaults of every setting. */
-export const defaultConfig: PortraitConfig = Object.freeze({
+/** Defaults of every setting (deeply frozen: sections too). */
+export const defaultConfig: PortraitConfig = deepFreeze({
   port: 8080,
   host: '127.0.0.1',
   dataDir: './data',
@@ -69,7 +69,7 @@ export const defaultConfig: PortraitConfig = Object.freeze({
   log: { segmentBytes: 64 * 1024 * 1024, fsync: 'batch' },
   engine: { outOfOrdernessMs: 5_000, allowedLatenessMs: 60_000, latePolicy: 'count', stateTtlMs: 0, checkpointIntervalMs: 10_000, maxBatchRecords: 4_096 },
   serving: { maxBatchKeys: 1_000, waitTimeoutMs: 10_000 },
-}) as PortraitConfig;
+} satisfies PortraitConfig);
 
 const int = (minimum: number, maximum = Number.MAX_SAFE_INTEGER) => ({ type: 'integer', minimum, maximum });
 
@@ -173,7 +173,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     const e = check.errors![0]!;
     let path = e.instancePath.slice(1).replaceAll('/', '.');
     if (e.keyword === 'additionalProperties') path = `${path ? `${path}.` : ''}${(e.params as { additionalProperty: string }).additionalProperty}`;
-    const source = origin.get(path) ?? 'defaults';
+    const source = originOf(origin, path);
     const value = getPath(config, path);
     const reason =
       e.keyword === 'additionalProperties'
@@ -213,11 +213,32 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown, 
   const parts = path.split('.');
   let node = target;
   for (const part of parts.slice(0, -1)) {
-    if (typeof node[part] !== 'object' || node[part] === null) node[part] = {};
+    if (node[part] === undefined) node[part] = {};
+    // A section an earlier source set to a non-object stays, so validation reports it with its origin.
+    if (typeof node[part] !== 'object' || node[part] === null || Array.isArray(node[part])) return;
     node = node[part] as Record<string, unknown>;
   }
   node[parts[parts.length - 1]!] = value;
   origin.set(path, from);
+}
+
+/**
+ * Where the value at `path` came from: the source that set it, else the source that
+ * set a setting below it (a dotted override creating an unknown section), else the
+ * source that set a section above it; otherwise the defaults.
+ */
+function originOf(origin: Origin, path: string): string {
+  const exact = origin.get(path);
+  if (exact !== undefined) return exact;
+  let below: string | undefined;
+  for (const [p, from] of origin) if (p.startsWith(`${path}.`)) below = from;
+  if (below !== undefined) return below;
+  const parts = path.split('.');
+  for (let n = parts.length - 1; n > 0; n--) {
+    const above = origin.get(parts.slice(0, n).join('.'));
+    if (above !== undefined) return above;
+  }
+  return 'defaults';
 }
 
 function getPath(target: Record<string, unknown>, path: string): unknown {
