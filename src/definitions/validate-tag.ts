@@ -5,7 +5,8 @@ import type { EventCatalog } from '../ingest/index.js';
 import { parseDuration } from './duration.js';
 import { tagDocumentSchema, type TagDocument, type WindowDocument } from './tag-document.js';
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// verbose: a `not` error needs its schema and data to name the properties that do not belong.
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const checkSchema = ajv.compile(tagDocumentSchema);
 
 /** Aggregates that read a field's value. */
@@ -23,55 +24,69 @@ export const MAX_WINDOW_BUCKETS = 10_000;
  */
 export function validateTagDocument(input: unknown, catalog: EventCatalog): TagDocument {
   const subject = typeof input === 'object' && input !== null && typeof (input as { id?: unknown }).id === 'string' ? (input as { id: string }).id : undefined;
-  if (!checkSchema(input)) throw invalid(subject, schemaDetails(checkSchema.errors ?? []));
+  const schemaValid = checkSchema(input);
+  const details: ErrorDetail[] = schemaValid ? [] : schemaDetails(checkSchema.errors ?? []);
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw invalid(subject, details);
   const doc = { ...(input as TagDocument & { status?: unknown; createdAt?: unknown; updatedAt?: unknown }) };
   delete doc.status;
   delete doc.createdAt;
   delete doc.updatedAt;
-  const details: ErrorDetail[] = [];
+  // The checks below also run when the schema failed, on whatever parts are well
+  // formed, so an author sees every problem in one pass (allErrors), not the
+  // catalog and expression problems only after fixing the schema ones.
+  const semantic: ErrorDetail[] = [];
   let expressionError: PortraitError | undefined;
-  const expression = (source: string, scope: 'event' | 'profile', path: string): void => {
+  const expression = (source: unknown, scope: 'event' | 'profile', path: string): void => {
+    if (typeof source !== 'string' || source.length === 0) return;
     try {
-      compileExpression(source, scope, path, doc.id);
+      compileExpression(source, scope, path, subject);
     } catch (err: unknown) {
       if (!(err instanceof PortraitError)) throw err;
       expressionError ??= err;
-      details.push({ path, message: err.message });
+      semantic.push({ path, message: err.message });
     }
   };
   if (doc.kind === 'statistic') {
-    doc.eventTypes.forEach((type, i) => {
-      if (catalog.types[type] === undefined) {
-        details.push({ path: `/eventTypes/${i}`, message: `event type ${showValue(type)} is not declared in the event catalog` });
+    const eventTypes: unknown[] = Array.isArray(doc.eventTypes) ? doc.eventTypes : [];
+    eventTypes.forEach((type, i) => {
+      if (typeof type === 'string' && type !== '' && declaredType(catalog, type) === undefined) {
+        semantic.push({ path: `/eventTypes/${i}`, message: `event type ${showValue(type)} is not declared in the event catalog` });
       }
     });
-    const field = doc.field;
-    if (field === undefined && NEEDS_FIELD.has(doc.aggregate)) {
-      details.push({ path: '/field', message: `is required for aggregate "${doc.aggregate}"` });
+    const types = eventTypes.filter((t): t is string => typeof t === 'string');
+    const field: unknown = doc.field;
+    const aggregate: unknown = doc.aggregate;
+    if (field === undefined && typeof aggregate === 'string' && NEEDS_FIELD.has(aggregate)) {
+      semantic.push({ path: '/field', message: `is required for aggregate "${aggregate}"` });
     }
-    if (field !== undefined) {
-      const declaring = doc.eventTypes.filter((t) => catalog.types[t]?.fields[field] !== undefined);
-      const known = doc.eventTypes.filter((t) => catalog.types[t] !== undefined);
+    if (typeof field === 'string' && field !== '') {
+      const fieldType = (t: string): string | undefined => {
+        const declared = declaredType(catalog, t);
+        return declared !== undefined && Object.hasOwn(declared.fields, field) ? declared.fields[field] : undefined;
+      };
+      const declaring = types.filter((t) => fieldType(t) !== undefined);
+      const known = types.filter((t) => declaredType(catalog, t) !== undefined);
       if (declaring.length === 0 && known.length > 0 && catalog.additionalFields !== 'keep') {
-        details.push({ path: '/field', message: `${showValue(field)} is not a field of event type${known.length > 1 ? 's' : ''} ${known.join(', ')}` });
+        semantic.push({ path: '/field', message: `${showValue(field)} is not a field of event type${known.length > 1 ? 's' : ''} ${known.join(', ')}` });
       }
       if (declaring.length === 0 && known.length > 0 && catalog.additionalFields === 'keep' && field === catalog.entityKey) {
-        details.push({ path: '/field', message: `${showValue(field)} is the entity key, not an attribute` });
+        semantic.push({ path: '/field', message: `${showValue(field)} is the entity key, not an attribute` });
       }
-      if (NUMERIC.has(doc.aggregate)) {
+      if (typeof aggregate === 'string' && NUMERIC.has(aggregate)) {
         for (const t of declaring) {
-          const type = catalog.types[t]!.fields[field]!;
+          const type = fieldType(t)!;
           if (type !== 'number' && type !== 'integer') {
-            details.push({ path: '/field', message: `aggregate "${doc.aggregate}" needs a number, but ${t}.${field} is declared as ${type}` });
+            semantic.push({ path: '/field', message: `aggregate "${aggregate}" needs a number, but ${t}.${field} is declared as ${type}` });
           }
         }
       }
     }
-    checkWindow(doc.window, details);
-    if (doc.filter !== undefined) expression(doc.filter, 'event', '/filter');
-  } else {
+    if (typeof doc.window === 'object' && doc.window !== null) checkWindow(doc.window, semantic);
+    expression(doc.filter, 'event', '/filter');
+  } else if (doc.kind === 'rule') {
     expression(doc.condition, 'profile', '/condition');
   }
+  for (const d of semantic) if (!details.some((s) => s.path === d.path && s.message === d.message)) details.push(d);
   if (details.length > 0) {
     if (expressionError !== undefined && details.length === 1) {
       throw new DefinitionError(expressionError.code, expressionError.message, { path: expressionError.path ?? '', ...(subject === undefined ? {} : { subject }), details });
@@ -81,10 +96,17 @@ export function validateTagDocument(input: unknown, catalog: EventCatalog): TagD
   return doc;
 }
 
+/** The catalog's declaration of an event type; own properties only, so `constructor` or `__proto__` are not types. */
+function declaredType(catalog: EventCatalog, name: string): EventCatalog['types'][string] | undefined {
+  return Object.hasOwn(catalog.types, name) ? catalog.types[name] : undefined;
+}
+
 function checkWindow(window: WindowDocument, details: ErrorDetail[]): void {
   if (window.type !== 'sliding') return;
-  const size = parseDuration(window.size)!;
-  const slide = parseDuration(window.slide)!;
+  const size = parseDuration(window.size);
+  const slide = parseDuration(window.slide);
+  // Malformed durations are reported by the schema.
+  if (size === undefined || slide === undefined) return;
   if (size % slide !== 0) {
     details.push({ path: '/window/size', message: `must be a multiple of the slide (${showValue(window.slide)}), got ${showValue(window.size)}` });
   } else if (size / slide > MAX_WINDOW_BUCKETS) {
@@ -128,9 +150,24 @@ export function schemaDetails(errors: ReadonlyArray<ErrorObject>): ErrorDetail[]
       case 'enum':
         message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
         break;
-      case 'not':
+      case 'not': {
+        // `not: { required: [...] }` or `not: { anyOf: [{ required: [...] }, ...] }`: name each
+        // present property by its own path rather than the object holding it.
+        const present = forbiddenPresent(e.schema, e.data);
+        if (present.length > 0) {
+          for (const name of present) {
+            const own = `${path}/${name}`;
+            const text = path === '' ? 'does not belong to this kind of definition' : 'does not belong to this type of window';
+            if (!seen.has(`${own} ${text}`)) {
+              seen.add(`${own} ${text}`);
+              out.push({ path: own, message: text });
+            }
+          }
+          continue;
+        }
         message = 'has a property that does not belong to this kind of definition';
         break;
+      }
       default:
         message = e.message ?? 'is invalid';
     }
@@ -140,4 +177,15 @@ export function schemaDetails(errors: ReadonlyArray<ErrorObject>): ErrorDetail[]
     out.push({ path, message });
   }
   return out;
+}
+
+/** Properties named by the `required` lists of a `not` schema that `data` has. */
+function forbiddenPresent(schema: unknown, data: unknown): string[] {
+  if (typeof data !== 'object' || data === null || typeof schema !== 'object' || schema === null) return [];
+  const lists: unknown[] = [];
+  const s = schema as { required?: unknown; anyOf?: unknown };
+  if (Array.isArray(s.required)) lists.push(s.required);
+  if (Array.isArray(s.anyOf)) for (const branch of s.anyOf) lists.push((branch as { required?: unknown }).required);
+  const names = lists.flatMap((l) => (Array.isArray(l) ? l.filter((n): n is string => typeof n === 'string') : []));
+  return [...new Set(names)].filter((n) => Object.prototype.hasOwnProperty.call(data, n));
 }
