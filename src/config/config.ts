@@ -49,6 +49,14 @@ export interface PortraitConfig {
     checkpointIntervalMs: number;
     maxBatchRecords: number;
   };
+  definitions: {
+    /** Where definitions live: the embedded PGlite database in the data dir, or a PostgreSQL server. */
+    store: 'pglite' | 'postgres';
+    /** Connection string of the PostgreSQL store, e.g. `postgres://postgres@127.0.0.1:5432/portrait`. */
+    postgresUrl: string;
+    /** Interval of the polling that backs up change pushes (LISTEN/NOTIFY), ms. */
+    pollIntervalMs: number;
+  };
   serving: {
     /** Largest `ids` list of a batch profile read. */
     maxBatchKeys: number;
@@ -68,6 +76,7 @@ export const defaultConfig: PortraitConfig = deepFreeze({
   ingest: { maxBodyBytes: 10 * 1024 * 1024, maxFutureMs: 3_600_000, maxLagRecords: 5_000_000, markIntervalMs: 200, idleAdvanceMs: 0, additionalFields: 'keep' },
   log: { segmentBytes: 64 * 1024 * 1024, fsync: 'batch' },
   engine: { outOfOrdernessMs: 5_000, allowedLatenessMs: 60_000, latePolicy: 'count', stateTtlMs: 0, checkpointIntervalMs: 10_000, maxBatchRecords: 4_096 },
+  definitions: { store: 'pglite', postgresUrl: 'postgres://postgres@127.0.0.1:5432/postgres', pollIntervalMs: 1_000 },
   serving: { maxBatchKeys: 1_000, waitTimeoutMs: 10_000 },
 } satisfies PortraitConfig);
 
@@ -117,6 +126,11 @@ export const configSchema = {
         maxBatchRecords: int(1, 1_000_000),
       },
     },
+    definitions: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { store: { enum: ['pglite', 'postgres'] }, postgresUrl: { type: 'string', minLength: 1 }, pollIntervalMs: int(50, 3_600_000) },
+    },
     serving: { type: 'object', additionalProperties: false, properties: { maxBatchKeys: int(1, 100_000), waitTimeoutMs: int(1, 600_000) } },
   },
 } as const;
@@ -135,6 +149,8 @@ export const environmentSettings: Readonly<Record<string, { path: string; type: 
   PORTRAIT_DEMO_RATE: { path: 'demo.eventsPerSecond', type: 'integer' },
   PORTRAIT_FSYNC: { path: 'log.fsync', type: 'string' },
   PORTRAIT_CHECKPOINT_INTERVAL_MS: { path: 'engine.checkpointIntervalMs', type: 'integer' },
+  PORTRAIT_DEFINITION_STORE: { path: 'definitions.store', type: 'string' },
+  PORTRAIT_POSTGRES_URL: { path: 'definitions.postgresUrl', type: 'string' },
 });
 
 /** Where a setting came from, for error messages. */

@@ -1,6 +1,6 @@
 import type { Clock, DefinitionSet, DefinitionSetResolver, RuleTagSpec, TagSpec } from '../engine/index.js';
 import { emptyDefinitionSet } from '../engine/index.js';
-import { DefinitionError, NotFoundError } from '../errors/index.js';
+import { DefinitionError, NotFoundError, PortraitError } from '../errors/index.js';
 import { compileExpression } from '../expr/index.js';
 import type { EventCatalog } from '../ingest/index.js';
 import { compileTag, withAllTagInputs, type CompiledTag } from './compile-tag.js';
@@ -38,6 +38,7 @@ export class DefinitionService implements DefinitionSetResolver {
   private serving = new Map<string, ServingTag>();
   private latestRevision = 0;
   private readonly listeners: OnlineChangeListener[] = [];
+  private invalid = new Map<string, string>();
   /** Serialises writes so dependency checks see a consistent online set. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -50,16 +51,49 @@ export class DefinitionService implements DefinitionSetResolver {
     return service;
   }
 
-  /** Re-reads the latest revision (e.g. after another process changed the store). Returns it. */
-  async refresh(): Promise<number> {
+  /**
+   * Re-reads the latest revision (e.g. after another process changed the store)
+   * and, when it is newer than the one in use, switches to it. Returns it.
+   * Listeners hear of the switch only with `notify`.
+   */
+  async refresh(notify = false): Promise<number> {
     const latest = await this.store.latestRevision();
-    if (latest !== undefined && latest.revision !== this.latestRevision) {
-      const set = await this.compileSet(latest);
-      this.serving = await this.computeServing(set);
-      this.current = set;
-      this.latestRevision = latest.revision;
+    if (latest !== undefined && latest.revision > this.latestRevision) {
+      if (notify) await this.publish(latest);
+      else {
+        const set = await this.compileSet(latest);
+        this.serving = await this.computeServing(set);
+        this.current = set;
+        this.latestRevision = latest.revision;
+      }
     }
     return this.latestRevision;
+  }
+
+  /**
+   * Follows changes other writers make to the store: pushed by the store's
+   * `watch` (LISTEN/NOTIFY), and polled every `pollIntervalMs` in case a push
+   * was lost. Each newer revision is applied once, in order of arrival, and
+   * passed to the listeners. Returns a function that stops following.
+   */
+  async follow(options: { pollIntervalMs: number; onError?: (err: unknown) => void }): Promise<() => Promise<void>> {
+    const check = (): void => {
+      void this.serial(() => this.refresh(true)).catch((err: unknown) => options.onError?.(err));
+    };
+    const unwatch = await this.store.watch((revision) => {
+      if (revision > this.latestRevision) check();
+    });
+    const timer = setInterval(check, options.pollIntervalMs);
+    timer.unref();
+    return async () => {
+      clearInterval(timer);
+      await unwatch();
+    };
+  }
+
+  /** Definitions online in the store whose documents fail to compile, with the reason; they are left out of the set. */
+  invalidDefinitions(): ReadonlyMap<string, string> {
+    return this.invalid;
   }
 
   /** Registers a listener for changes of the online set. */
@@ -217,10 +251,18 @@ export class DefinitionService implements DefinitionSetResolver {
 
   private async compileSet(record: RevisionRecord): Promise<DefinitionSet> {
     const compiled: CompiledTag[] = [];
+    const invalid = new Map<string, string>();
     for (const entry of record.online) {
       if (entry.kind !== 'tag') continue;
-      compiled.push(await this.compiledEntry(entry));
+      try {
+        compiled.push(await this.compiledEntry(entry));
+      } catch (err: unknown) {
+        // A document edited into the store by hand may be invalid: it is left out, never partly applied.
+        if (!(err instanceof PortraitError) || err.code === 'PRT_STORE_UNAVAILABLE') throw err;
+        invalid.set(entry.id, err.message);
+      }
     }
+    if (record.revision >= this.latestRevision) this.invalid = invalid;
     const ids = compiled.map((c) => c.spec.id);
     const tags: TagSpec[] = compiled.map((c) => (c.readsAllTags ? withAllTagInputs(c.spec as RuleTagSpec, ids) : c.spec));
     return Object.freeze({ revision: record.revision, tags: Object.freeze(tags) });
@@ -232,7 +274,7 @@ export class DefinitionService implements DefinitionSetResolver {
     if (compiled === undefined) {
       const version = await this.store.getVersion(entry.kind, entry.id, entry.version);
       if (version === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `tag "${entry.id}" version ${entry.version} is missing from the store`, { subject: entry.id });
-      compiled = compileTag(version.document as unknown as TagDocument, entry.version);
+      compiled = compileTag(validateTagDocument(version.document, this.catalog), entry.version);
       this.compiled.set(cacheKey, compiled);
     }
     return compiled;

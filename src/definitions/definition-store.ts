@@ -41,7 +41,8 @@ export interface RevisionRecord {
   kind: DefinitionKind;
   id: string;
   version: number;
-  status: DefinitionStatus;
+  /** Status after the change; `deleted` when the definition was removed. */
+  status: DefinitionStatus | 'deleted';
   /** Everything online after this change. */
   online: OnlineEntry[];
 }
@@ -56,6 +57,8 @@ export interface DefinitionWrite {
   document?: Record<string, unknown>;
   /** A new status. */
   status?: DefinitionStatus;
+  /** Removes the definition (its versions stay for audit; a new one with the same id continues the numbering). */
+  delete?: boolean;
   /** Epoch ms of the change. */
   at: number;
 }
@@ -84,5 +87,12 @@ export interface DefinitionStore {
   getRevision(revision: number): Promise<RevisionRecord | undefined>;
   /** Revisions after `revision`, oldest first, at most `limit`. */
   revisionsAfter(revision: number, limit: number): Promise<RevisionRecord[]>;
+  /**
+   * Calls `listener` with the revision number whenever any writer — this
+   * process, another one, or a person editing the tables with SQL — records a
+   * revision. Delivery is best effort (a dropped connection loses pushes), so
+   * callers also poll `latestRevision`. Resolves with a function that stops it.
+   */
+  watch(listener: (revision: number) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

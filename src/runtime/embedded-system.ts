@@ -8,6 +8,7 @@ import { createMetrics, type Metrics } from '../observability/index.js';
 import { createFileRecordLog, type FileRecordLog } from '../stores/filelog/index.js';
 import { createLmdbStore, type LmdbStore } from '../stores/lmdb/index.js';
 import { createPgliteDefinitionStore } from '../stores/pglite/index.js';
+import { createPostgresDefinitionStore } from '../stores/postgres/index.js';
 import { defaultCatalog } from './default-catalog.js';
 
 /** The whole embedded system, wired: log, engine, stores, definitions, ingest, metrics. */
@@ -63,7 +64,10 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
   try {
     const store = createLmdbStore({ path: join(dataDir, 'lmdb') });
     opened.push(() => store.close());
-    const definitionStore = await createPgliteDefinitionStore({ dataDir: join(dataDir, 'definitions') });
+    const definitionStore =
+      config.definitions.store === 'postgres'
+        ? await createPostgresDefinitionStore({ connectionString: config.definitions.postgresUrl })
+        : await createPgliteDefinitionStore({ dataDir: join(dataDir, 'definitions') });
     opened.push(() => definitionStore.close());
     const definitions = await DefinitionService.open(definitionStore, catalog, clock);
 
@@ -112,6 +116,12 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
     const logged = await latestLoggedRevision(engine);
     if (definitions.revision > logged) await ingestor.appendDefinitions(definitions.revision);
 
+    // Changes other writers make to the store (another process, SQL by hand) are followed too.
+    const unfollow = await definitions.follow({
+      pollIntervalMs: config.definitions.pollIntervalMs,
+      onError: (err) => process.emitWarning(`following definition changes failed: ${(err as Error).message}`),
+    });
+    opened.push(unfollow);
     if (options.start ?? true) {
       engine.start();
       ingestor.start();
@@ -131,6 +141,7 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
       metrics,
       startedAt: clock.now(),
       async close(closeOptions = {}) {
+        await unfollow();
         ingestor.stop();
         await engine.stop({ checkpoint: closeOptions.checkpoint ?? true });
         await definitionStore.close();

@@ -1,2 +1,2 @@
-export { createSqlDefinitionStore, definitionSchemaSql } from './sql-definition-store.js';
+export { createSqlDefinitionStore, definitionSchemaSql, DEFINITIONS_CHANNEL } from './sql-definition-store.js';
 export type { SqlClient, SqlDefinitionStoreOptions } from './sql-definition-store.js';

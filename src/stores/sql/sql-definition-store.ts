@@ -20,7 +20,15 @@ export interface SqlClient {
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
 }
 
-/** Creates the tables if they do not exist. */
+/** The channel revisions are announced on (`NOTIFY portrait_definitions, '<revision>'`). */
+export const DEFINITIONS_CHANNEL = 'portrait_definitions';
+
+/**
+ * Creates the tables and the trigger if they do not exist. The trigger records
+ * a revision — the full online set after the change — and announces it on
+ * {@link DEFINITIONS_CHANNEL} for every change of `portrait_definitions`,
+ * whoever makes it: the API, another process, or an operator with SQL.
+ */
 export const definitionSchemaSql = `
 create table if not exists portrait_definitions (
   kind text not null,
@@ -53,6 +61,34 @@ create table if not exists portrait_revision_counter (
   revision integer not null
 );
 insert into portrait_revision_counter (singleton, revision) values (true, 0) on conflict do nothing;
+create or replace function portrait_record_revision() returns trigger language plpgsql as $$
+declare
+  next_revision integer;
+  online_set jsonb;
+  changed record;
+  changed_status text;
+  changed_at double precision;
+begin
+  if tg_op = 'DELETE' then
+    changed := old;
+    changed_status := 'deleted';
+    changed_at := extract(epoch from clock_timestamp()) * 1000;
+  else
+    changed := new;
+    changed_status := new.status;
+    changed_at := new.updated_at;
+  end if;
+  -- Taking the counter row serialises writers, so revisions are gapless and ordered.
+  update portrait_revision_counter set revision = revision + 1 returning revision into next_revision;
+  select coalesce(jsonb_agg(jsonb_build_object('kind', d.kind, 'id', d.id, 'version', d.version) order by d.kind, d.id), '[]'::jsonb)
+    into online_set from portrait_definitions d where d.status = 'online';
+  insert into portrait_revisions (revision, at, kind, id, version, status, online)
+    values (next_revision, changed_at, changed.kind, changed.id, changed.version, changed_status, online_set);
+  perform pg_notify('${DEFINITIONS_CHANNEL}', next_revision::text);
+  return null;
+end $$;
+create or replace trigger portrait_definitions_revision after insert or update or delete on portrait_definitions
+  for each row execute function portrait_record_revision();
 `;
 
 interface DefinitionRow {
@@ -71,7 +107,7 @@ interface RevisionRow {
   kind: DefinitionKind;
   id: string;
   version: number;
-  status: DefinitionStatus;
+  status: DefinitionStatus | 'deleted';
   online: OnlineEntry[];
 }
 
@@ -79,8 +115,8 @@ interface RevisionRow {
 export interface SqlDefinitionStoreOptions {
   /** Describes the backend in error messages, e.g. `PGlite at ./data/sql`. */
   name: string;
-  /** Called once a write has committed, with its revision (e.g. to notify listeners). */
-  afterCommit?: (tx: SqlClient, revision: RevisionRecord) => Promise<void>;
+  /** Subscribes to {@link DEFINITIONS_CHANNEL}; resolves with an unsubscribe function. */
+  listen(onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -90,8 +126,7 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
     try {
       return await run();
     } catch (err: unknown) {
-      if (err instanceof PortraitError) throw err;
-      throw new StoreError('PRT_STORE_UNAVAILABLE', `definition store (${options.name}) failed to ${what}: ${(err as Error).message}`, { subject: options.name }, { cause: err });
+      throw mapStoreError(err, options.name, what);
     }
   };
   await wrap('create its tables', () => client.query(definitionSchemaSql));
@@ -100,25 +135,6 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
     select d.kind, d.id, d.version, d.status, d.created_at, d.updated_at, v.document
     from portrait_definitions d
     join portrait_definition_versions v on v.kind = d.kind and v.id = d.id and v.version = d.version`;
-
-  const toDefinition = (row: DefinitionRow): StoredDefinition => ({
-    kind: row.kind,
-    id: row.id,
-    version: row.version,
-    status: row.status,
-    document: row.document,
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-  });
-  const toRevision = (row: RevisionRow): RevisionRecord => ({
-    revision: row.revision,
-    at: Number(row.at),
-    kind: row.kind,
-    id: row.id,
-    version: row.version,
-    status: row.status,
-    online: row.online,
-  });
 
   return {
     list: (kind) =>
@@ -148,78 +164,7 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
         const r = rows[0];
         return r === undefined ? undefined : { kind, id, version, document: r.document, createdAt: Number(r.created_at) };
       }),
-    write: (change: DefinitionWrite) =>
-      wrap('write a definition', () =>
-        client.transaction(async (tx) => {
-          // Taking the counter row first serialises writers, so revisions are gapless and ordered.
-          const counter = await tx.query<{ revision: number }>('update portrait_revision_counter set revision = revision + 1 returning revision');
-          const revision = counter.rows[0]!.revision;
-          const current = await tx.query<{ version: number; status: DefinitionStatus; created_at: number }>(
-            'select version, status, created_at from portrait_definitions where kind = $1 and id = $2 for update',
-            [change.kind, change.id],
-          );
-          const row = current.rows[0];
-          if (change.expectedVersion === 0 && row !== undefined) {
-            throw new DefinitionError('PRT_DEF_EXISTS', `${change.kind} "${change.id}" already exists (version ${row.version})`, { subject: change.id });
-          }
-          if (change.expectedVersion !== 0 && row === undefined) {
-            throw new NotFoundError('PRT_DEF_NOT_FOUND', `${change.kind} "${change.id}" does not exist`, { subject: change.id });
-          }
-          if (row !== undefined && row.version !== change.expectedVersion) {
-            throw new DefinitionError('PRT_DEF_VERSION_CONFLICT', `${change.kind} "${change.id}" is at version ${row.version}, not ${change.expectedVersion}`, { subject: change.id });
-          }
-          const version = change.document === undefined ? change.expectedVersion : change.expectedVersion + 1;
-          const status: DefinitionStatus = change.status ?? row?.status ?? 'draft';
-          if (change.document !== undefined) {
-            await tx.query('insert into portrait_definition_versions (kind, id, version, document, created_at) values ($1, $2, $3, $4::jsonb, $5)', [
-              change.kind,
-              change.id,
-              version,
-              JSON.stringify(change.document),
-              change.at,
-            ]);
-          }
-          if (row === undefined) {
-            await tx.query('insert into portrait_definitions (kind, id, version, status, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)', [
-              change.kind,
-              change.id,
-              version,
-              status,
-              change.at,
-            ]);
-          } else {
-            await tx.query('update portrait_definitions set version = $3, status = $4, updated_at = $5 where kind = $1 and id = $2', [change.kind, change.id, version, status, change.at]);
-          }
-          const previous = await tx.query<{ online: OnlineEntry[] }>('select online from portrait_revisions where revision = $1', [revision - 1]);
-          const online = (previous.rows[0]?.online ?? []).filter((e) => !(e.kind === change.kind && e.id === change.id));
-          if (status === 'online') online.push({ kind: change.kind, id: change.id, version });
-          online.sort((a, b) => (a.kind === b.kind ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.kind < b.kind ? -1 : 1));
-          await tx.query('insert into portrait_revisions (revision, at, kind, id, version, status, online) values ($1, $2, $3, $4, $5, $6, $7::jsonb)', [
-            revision,
-            change.at,
-            change.kind,
-            change.id,
-            version,
-            status,
-            JSON.stringify(online),
-          ]);
-          const record: RevisionRecord = { revision, at: change.at, kind: change.kind, id: change.id, version, status, online };
-          if (options.afterCommit !== undefined) await options.afterCommit(tx, record);
-          const definition: StoredDefinition = {
-            kind: change.kind,
-            id: change.id,
-            version,
-            status,
-            document: change.document ?? (await tx.query<{ document: Record<string, unknown> }>(
-              'select document from portrait_definition_versions where kind = $1 and id = $2 and version = $3',
-              [change.kind, change.id, version],
-            )).rows[0]!.document,
-            createdAt: row === undefined ? change.at : Number(row.created_at),
-            updatedAt: change.at,
-          };
-          return { definition, revision: record };
-        }),
-      ),
+    write: (change: DefinitionWrite) => wrap('write a definition', () => client.transaction((tx) => applyWrite(tx, change))),
     latestRevision: () =>
       wrap('read the latest revision', async () => {
         const { rows } = await client.query<RevisionRow>('select * from portrait_revisions order by revision desc limit 1');
@@ -235,6 +180,118 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
         const { rows } = await client.query<RevisionRow>('select * from portrait_revisions where revision > $1 order by revision limit $2', [revision, limit]);
         return rows.map(toRevision);
       }),
+    watch: (listener) =>
+      wrap('listen for changes', () =>
+        options.listen((payload) => {
+          const revision = Number(payload);
+          if (Number.isSafeInteger(revision) && revision > 0) listener(revision);
+        }),
+      ),
     close: () => options.close(),
   };
+}
+
+async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<{ definition: StoredDefinition; revision: RevisionRecord }> {
+  const current = await tx.query<{ version: number; status: DefinitionStatus; created_at: number }>(
+    'select version, status, created_at from portrait_definitions where kind = $1 and id = $2 for update',
+    [change.kind, change.id],
+  );
+  const row = current.rows[0];
+  if (change.expectedVersion === 0 && row !== undefined) {
+    throw new DefinitionError('PRT_DEF_EXISTS', `${change.kind} "${change.id}" already exists (version ${row.version})`, { subject: change.id });
+  }
+  if (change.expectedVersion !== 0 && row === undefined) {
+    throw new NotFoundError('PRT_DEF_NOT_FOUND', `${change.kind} "${change.id}" does not exist`, { subject: change.id });
+  }
+  if (row !== undefined && row.version !== change.expectedVersion) {
+    throw new DefinitionError('PRT_DEF_VERSION_CONFLICT', `${change.kind} "${change.id}" is at version ${row.version}, not ${change.expectedVersion}`, { subject: change.id, path: '/version' });
+  }
+  if (change.delete === true) {
+    const document = await documentOf(tx, change.kind, change.id, row!.version);
+    await tx.query('delete from portrait_definitions where kind = $1 and id = $2', [change.kind, change.id]);
+    const revision = await lastRevision(tx);
+    return {
+      definition: { kind: change.kind, id: change.id, version: row!.version, status: row!.status, document, createdAt: Number(row!.created_at), updatedAt: change.at },
+      revision,
+    };
+  }
+  let version = change.expectedVersion;
+  if (change.document !== undefined) {
+    // A definition deleted earlier keeps its versions; a new one with its id continues the numbering.
+    const top = await tx.query<{ top: number | null }>('select max(version) as top from portrait_definition_versions where kind = $1 and id = $2', [change.kind, change.id]);
+    version = Math.max(change.expectedVersion, top.rows[0]?.top ?? 0) + 1;
+    await tx.query('insert into portrait_definition_versions (kind, id, version, document, created_at) values ($1, $2, $3, $4::jsonb, $5)', [
+      change.kind,
+      change.id,
+      version,
+      JSON.stringify(change.document),
+      change.at,
+    ]);
+  }
+  const status: DefinitionStatus = change.status ?? row?.status ?? 'draft';
+  if (row === undefined) {
+    await tx.query('insert into portrait_definitions (kind, id, version, status, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)', [change.kind, change.id, version, status, change.at]);
+  } else {
+    await tx.query('update portrait_definitions set version = $3, status = $4, updated_at = $5 where kind = $1 and id = $2', [change.kind, change.id, version, status, change.at]);
+  }
+  const revision = await lastRevision(tx);
+  const definition: StoredDefinition = {
+    kind: change.kind,
+    id: change.id,
+    version,
+    status,
+    document: change.document ?? (await documentOf(tx, change.kind, change.id, version)),
+    createdAt: row === undefined ? change.at : Number(row.created_at),
+    updatedAt: change.at,
+  };
+  return { definition, revision };
+}
+
+async function documentOf(tx: SqlClient, kind: DefinitionKind, id: string, version: number): Promise<Record<string, unknown>> {
+  const { rows } = await tx.query<{ document: Record<string, unknown> }>('select document from portrait_definition_versions where kind = $1 and id = $2 and version = $3', [kind, id, version]);
+  if (rows[0] === undefined) throw new StoreError('PRT_STORE_CORRUPT', `${kind} "${id}" version ${version} has no stored document`, { subject: id });
+  return rows[0].document;
+}
+
+/** The revision the trigger recorded for this transaction's last change (the counter row is locked by it). */
+async function lastRevision(tx: SqlClient): Promise<RevisionRecord> {
+  const { rows } = await tx.query<RevisionRow>('select r.* from portrait_revisions r join portrait_revision_counter c on r.revision = c.revision');
+  if (rows[0] === undefined) throw new StoreError('PRT_STORE_CORRUPT', 'the definition store recorded no revision for a change; is the trigger portrait_definitions_revision missing?');
+  return toRevision(rows[0]);
+}
+
+function toDefinition(row: DefinitionRow): StoredDefinition {
+  return {
+    kind: row.kind,
+    id: row.id,
+    version: row.version,
+    status: row.status,
+    document: row.document,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+function toRevision(row: RevisionRow): RevisionRecord {
+  return {
+    revision: row.revision,
+    at: Number(row.at),
+    kind: row.kind,
+    id: row.id,
+    version: row.version,
+    status: row.status,
+    online: row.online,
+  };
+}
+
+/** Maps a backend failure to a Portrait error, in one place for every SQL backend. */
+function mapStoreError(err: unknown, name: string, what: string): PortraitError {
+  if (err instanceof PortraitError) return err;
+  const code = (err as { code?: unknown }).code;
+  // 23505 unique_violation: two writers created the same id at once; 40001 serialization_failure.
+  if (code === '23505') return new DefinitionError('PRT_DEF_EXISTS', `definition store (${name}): ${(err as Error).message}`, { subject: name });
+  if (code === '40001' || code === '40P01') {
+    return new DefinitionError('PRT_DEF_VERSION_CONFLICT', `definition store (${name}) could not ${what} because of a concurrent change; retry`, { subject: name });
+  }
+  return new StoreError('PRT_STORE_UNAVAILABLE', `definition store (${name}) failed to ${what}: ${(err as Error).message}`, { subject: name }, { cause: err });
 }

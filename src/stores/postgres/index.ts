@@ -1,0 +1,2 @@
+export { createPostgresDefinitionStore } from './postgres-definition-store.js';
+export type { PostgresDefinitionStoreOptions } from './postgres-definition-store.js';

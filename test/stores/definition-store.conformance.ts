@@ -1,0 +1,144 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DefinitionStore } from '../../src/definitions/index.js';
+import { PortraitError } from '../../src/errors/index.js';
+
+/** A store under test, with raw SQL access to it for edits made behind the API. */
+export interface StoreFixture {
+  store: DefinitionStore;
+  /** Runs SQL as an operator would, outside the store's API. */
+  sql(text: string, params?: unknown[]): Promise<Array<Record<string, unknown>>>;
+  dispose(): Promise<void>;
+}
+
+const doc = (n: number) => ({ id: 'x', kind: 'statistic', note: `v${n}` });
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err: unknown) {
+    if (err instanceof PortraitError) return err.code;
+    throw err;
+  }
+}
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The conformance suite every definition store adapter must pass. */
+export function describeDefinitionStore(name: string, factory: () => Promise<StoreFixture>, enabled = true): void {
+  describe.skipIf(!enabled)(`definition store conformance: ${name}`, () => {
+    let fx: StoreFixture;
+    beforeEach(async () => {
+      fx = await factory();
+    });
+    afterEach(async () => {
+      await fx.dispose();
+    });
+
+    it('creates, reads, lists and versions definitions', async () => {
+      const { store } = fx;
+      const first = await store.write({ kind: 'tag', id: 'x', expectedVersion: 0, document: doc(1), status: 'draft', at: 1000 });
+      expect(first.definition).toMatchObject({ kind: 'tag', id: 'x', version: 1, status: 'draft', createdAt: 1000, updatedAt: 1000 });
+      expect(first.revision).toMatchObject({ revision: 1, id: 'x', version: 1, status: 'draft', online: [] });
+      await store.write({ kind: 'rule', id: 'r', expectedVersion: 0, document: { id: 'r' }, at: 1001 });
+      const second = await store.write({ kind: 'tag', id: 'x', expectedVersion: 1, document: doc(2), at: 2000 });
+      expect(second.definition).toMatchObject({ version: 2, createdAt: 1000, updatedAt: 2000, document: doc(2) });
+      expect((await store.get('tag', 'x'))?.document).toEqual(doc(2));
+      expect((await store.list('tag')).map((d) => d.id)).toEqual(['x']);
+      expect((await store.list('rule')).map((d) => d.id)).toEqual(['r']);
+      expect((await store.versions('tag', 'x')).map((v) => [v.version, v.document])).toEqual([[1, doc(1)], [2, doc(2)]]);
+      expect((await store.getVersion('tag', 'x', 1))?.document).toEqual(doc(1));
+      expect(await store.getVersion('tag', 'x', 9)).toBeUndefined();
+      expect(await store.get('tag', 'nope')).toBeUndefined();
+    });
+
+    it('refuses a create of an existing id, an update of a missing one and a stale version', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'tag', id: 'x', expectedVersion: 0, document: doc(1), at: 1 });
+      expect(await codeOf(store.write({ kind: 'tag', id: 'x', expectedVersion: 0, document: doc(1), at: 2 }))).toBe('PRT_DEF_EXISTS');
+      expect(await codeOf(store.write({ kind: 'tag', id: 'y', expectedVersion: 1, document: doc(1), at: 2 }))).toBe('PRT_DEF_NOT_FOUND');
+      await store.write({ kind: 'tag', id: 'x', expectedVersion: 1, document: doc(2), at: 3 });
+      expect(await codeOf(store.write({ kind: 'tag', id: 'x', expectedVersion: 1, document: doc(3), at: 4 }))).toBe('PRT_DEF_VERSION_CONFLICT');
+      // A refused write records no revision.
+      expect((await store.latestRevision())?.revision).toBe(2);
+    });
+
+    it('records gapless revisions, each with the whole online set', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'tag', id: 'b', expectedVersion: 0, document: doc(1), at: 1 });
+      await store.write({ kind: 'tag', id: 'a', expectedVersion: 0, document: doc(1), at: 2 });
+      await store.write({ kind: 'tag', id: 'b', expectedVersion: 1, status: 'online', at: 3 });
+      await store.write({ kind: 'tag', id: 'a', expectedVersion: 1, status: 'online', at: 4 });
+      await store.write({ kind: 'tag', id: 'b', expectedVersion: 1, document: doc(2), at: 5 });
+      await store.write({ kind: 'tag', id: 'a', expectedVersion: 1, status: 'offline', at: 6 });
+      const all = await store.revisionsAfter(0, 100);
+      expect(all.map((r) => r.revision)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(all.map((r) => r.online)).toEqual([
+        [],
+        [],
+        [{ kind: 'tag', id: 'b', version: 1 }],
+        [{ kind: 'tag', id: 'a', version: 1 }, { kind: 'tag', id: 'b', version: 1 }],
+        [{ kind: 'tag', id: 'a', version: 1 }, { kind: 'tag', id: 'b', version: 2 }],
+        [{ kind: 'tag', id: 'b', version: 2 }],
+      ]);
+      expect((await store.getRevision(4))?.at).toBe(4);
+      expect((await store.revisionsAfter(4, 1)).map((r) => r.revision)).toEqual([5]);
+      expect((await store.latestRevision())?.revision).toBe(6);
+    });
+
+    it('deletes a definition and continues its version numbering when the id is created again', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'rule', id: 'r', expectedVersion: 0, document: doc(1), status: 'online', at: 1 });
+      await store.write({ kind: 'rule', id: 'r', expectedVersion: 1, document: doc(2), at: 2 });
+      const deleted = await store.write({ kind: 'rule', id: 'r', expectedVersion: 2, delete: true, at: 3 });
+      expect(deleted.revision).toMatchObject({ id: 'r', status: 'deleted', online: [] });
+      expect(await store.get('rule', 'r')).toBeUndefined();
+      expect((await store.versions('rule', 'r')).length).toBe(2);
+      const again = await store.write({ kind: 'rule', id: 'r', expectedVersion: 0, document: doc(3), at: 4 });
+      expect(again.definition.version).toBe(3);
+    });
+
+    it('lets exactly one of two writers with the same expected version win', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'tag', id: 'x', expectedVersion: 0, document: doc(1), at: 1 });
+      const results = await Promise.allSettled([
+        store.write({ kind: 'tag', id: 'x', expectedVersion: 1, document: doc(2), at: 2 }),
+        store.write({ kind: 'tag', id: 'x', expectedVersion: 1, document: doc(3), at: 2 }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled').length).toBe(1);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect((failed?.reason as PortraitError).code).toBe('PRT_DEF_VERSION_CONFLICT');
+    });
+
+    it('serialises concurrent writers into consecutive revisions, each recorded once', async () => {
+      const { store } = fx;
+      const writes = Array.from({ length: 12 }, (_, i) => store.write({ kind: 'tag', id: `t${i}`, expectedVersion: 0, document: doc(i), status: 'online', at: i }));
+      const revisions = (await Promise.all(writes)).map((w) => w.revision.revision).sort((a, b) => a - b);
+      expect(revisions).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const last = await store.latestRevision();
+      expect(last?.online.length).toBe(12);
+    });
+
+    it('pushes revisions to watchers, also for changes made with SQL behind the API', async () => {
+      const { store, sql } = fx;
+      const seen: number[] = [];
+      const stop = await store.watch((r) => seen.push(r));
+      await store.write({ kind: 'tag', id: 'x', expectedVersion: 0, document: doc(1), at: 1 });
+      await until(() => seen.includes(1));
+      await sql(`update portrait_definitions set status = 'online', updated_at = 5 where kind = 'tag' and id = 'x'`);
+      await until(() => seen.includes(2));
+      const latest = await store.latestRevision();
+      expect(latest).toMatchObject({ revision: 2, status: 'online', at: 5, online: [{ kind: 'tag', id: 'x', version: 1 }] });
+      await stop();
+      await store.write({ kind: 'tag', id: 'x', expectedVersion: 1, document: doc(2), at: 6 });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen).toEqual([1, 2]);
+    });
+  });
+}
