@@ -146,7 +146,8 @@ export class DefinitionService implements DefinitionSetResolver {
     return this.serial(async () => {
       const doc = validateTagDocument(input, this.catalog);
       await this.checkReferences(doc);
-      const { definition } = await this.store.write({ kind: 'tag', id: doc.id, expectedVersion: 0, document: stripVersion(doc), status: 'draft', at: this.clock.now() });
+      const { definition, revision } = await this.store.write({ kind: 'tag', id: doc.id, expectedVersion: 0, document: stripVersion(doc), status: 'draft', at: this.clock.now() });
+      this.advance(revision);
       return toView(definition);
     });
   }
@@ -176,6 +177,7 @@ export class DefinitionService implements DefinitionSetResolver {
       }
       const result = await this.store.write({ kind: 'tag', id, expectedVersion: existing.version, document: stripVersion(doc), at: this.clock.now() });
       if (existing.status === 'online') await this.publish(result.revision);
+      else this.advance(result.revision);
       return toView(result.definition);
     });
   }
@@ -204,6 +206,7 @@ export class DefinitionService implements DefinitionSetResolver {
       }
       const result = await this.store.write({ kind: 'tag', id, expectedVersion: existing.version, status, at: this.clock.now() });
       if (status === 'online' || existing.status === 'online') await this.publish(result.revision);
+      else this.advance(result.revision);
       return toView(result.definition);
     });
   }
@@ -286,6 +289,21 @@ export class DefinitionService implements DefinitionSetResolver {
     this.current = set;
     this.latestRevision = revision.revision;
     for (const listener of this.listeners) await listener(revision.revision);
+  }
+
+  /**
+   * Records a local write that left the online set as it was (a draft created or
+   * updated, an offline tag archived): the revision moves on, the compiled set
+   * stays. Without this, `revision` lagged behind the store until the next
+   * online change or a reopen (which reads the store's newest revision), and
+   * `follow` took the write for another writer's change and published it again.
+   */
+  private advance(revision: RevisionRecord): void {
+    // Only right after the revision in use: a gap means another writer changed the
+    // store in between, possibly the online set, and refresh must apply that.
+    if (revision.revision !== this.latestRevision + 1) return;
+    this.current = Object.freeze({ ...this.current, revision: revision.revision });
+    this.latestRevision = revision.revision;
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
