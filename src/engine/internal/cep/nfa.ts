@@ -1,0 +1,683 @@
+import type { Event } from '../../event.js';
+import { Action, compileGraph, NodeKind, type Cond, type Edge, type GraphNode } from './compiler.js';
+import { normalizePattern, type CepCondition, type CepContext, type CepPatternSpec, type NormalizedPattern } from './pattern.js';
+
+/**
+ * One partial match: where it is in the NFA and the events it accepted.
+ * Plain data (msgpack-safe); conditions are looked up by node and stage index
+ * in the compiled pattern, never stored here.
+ */
+export interface CepPartialMatch {
+  /** NFA node index. */
+  n: number;
+  /** Timestamp of the first accepted event (the window starts here). */
+  st: number;
+  /** Sequence number of the first accepted event. */
+  ss: number;
+  /** Accepted events, oldest first. */
+  ev: Event[];
+  /** Per accepted event, three numbers: stage index, sequence number, timestamp. */
+  k: number[];
+}
+
+/**
+ * Per-key NFA state. `undefined` stands for "only the start state", so a key
+ * that never starts a match costs nothing. Snapshot it as is (msgpack/JSON).
+ */
+export interface CepState {
+  /** Format version. */
+  v: 1;
+  /** Sequence number the next processed event gets (Flink's EventId counter). */
+  seq: number;
+  /** Partial matches, ordered by (start timestamp, start sequence), stable. */
+  pm: CepPartialMatch[];
+  /** Completed matches held back by a skip strategy until no earlier partial match exists. */
+  done: CepPartialMatch[];
+}
+
+/** A completed match. */
+export interface CepMatch {
+  /** Accepted events by stage name, stages in pattern order, events oldest first. */
+  readonly events: Readonly<Record<string, readonly Event[]>>;
+  /** Timestamp of the first event of the match. */
+  readonly firstTimestamp: number;
+  /** Timestamp of the last event of the match. */
+  readonly lastTimestamp: number;
+}
+
+/** A partial match that timed out (Flink's timeout side output). */
+export interface CepTimeout extends CepMatch {
+  /** When it timed out: first timestamp + `withinMs`. */
+  readonly timeoutTimestamp: number;
+}
+
+/** Where `process` and `advanceTime` put their output; reuse one across calls and clear it. */
+export interface CepSink {
+  readonly matches: CepMatch[];
+  readonly timeouts: CepTimeout[];
+  /** Partial matches dropped because `maxPartialMatches` was reached. */
+  dropped: number;
+  /** Condition evaluations that threw (each counted as `false`). */
+  conditionErrors: number;
+  /** The latest error a condition threw, if any. */
+  lastConditionError: unknown;
+}
+
+/** Output of one call, for callers that prefer a value to a sink. */
+export interface CepStep extends CepSink {
+  /** The key's state after the call; `undefined` when only the start state is left. */
+  readonly state: CepState | undefined;
+}
+
+/** Creates an empty sink. */
+export function createCepSink(): CepSink {
+  return { matches: [], timeouts: [], dropped: 0, conditionErrors: 0, lastConditionError: undefined };
+}
+
+/** Empties a sink for reuse. */
+export function clearCepSink(sink: CepSink): void {
+  sink.matches.length = 0;
+  sink.timeouts.length = 0;
+  sink.dropped = 0;
+  sink.conditionErrors = 0;
+  sink.lastConditionError = undefined;
+}
+
+/** True when the state holds nothing but the start state (the engine may drop it). */
+export function isCepStateEmpty(state: CepState | undefined): boolean {
+  return state === undefined || (state.pm.length === 0 && state.done.length === 0);
+}
+
+interface Node {
+  readonly id: number;
+  readonly stage: number;
+  readonly kind: NodeKind;
+  readonly start: boolean;
+  readonly final: boolean;
+  readonly edges: readonly RtEdge[];
+}
+
+interface RtEdge {
+  readonly action: Action;
+  readonly target: number;
+  readonly source: number;
+  /** Stage of the source node: the name the taken event is filed under. */
+  readonly stage: number;
+  /** True for an IGNORE edge back to its own node (does not count as a branch). */
+  readonly selfIgnore: boolean;
+  readonly cond: Cond;
+}
+
+const NO_TIMER = Infinity;
+const EMPTY_EVENTS: readonly Event[] = Object.freeze([]);
+
+/**
+ * A compiled pattern: the frozen NFA graph plus the functions that run it on
+ * a key's state. Stateless between calls, so one instance serves every key.
+ * Not reentrant: a condition must not call back into the same instance.
+ */
+export class CepNfa {
+  /** The validated pattern. */
+  readonly pattern: NormalizedPattern;
+  /** Stage names, index = stage index. */
+  readonly stageNames: readonly string[];
+  private readonly nodes: readonly Node[];
+  private readonly startId: number;
+  private readonly stageIndex: ReadonlyMap<string, number>;
+  private readonly conditions: readonly (CepCondition | null)[];
+  private readonly untils: readonly (CepCondition | null)[];
+  private readonly windowMs: number;
+  private readonly skipKind: number;
+
+  // Scratch, reused by every call (the engine runs one call at a time).
+  private readonly ctx: EvalContext;
+  private readonly memoTake: Uint8Array;
+  private readonly memoUntil: Uint8Array;
+  private readonly edgeBuf: RtEdge[] = [];
+  private readonly stack: number[] = [];
+  private readonly stack2: number[] = [];
+  private readonly nextPm: CepPartialMatch[] = [];
+  private readonly keep: CepPartialMatch[] = [];
+  private readonly potential: CepPartialMatch[] = [];
+  private evalEvent: Event | null = null;
+  private sink: CepSink | null = null;
+
+  constructor(spec: CepPatternSpec) {
+    const pattern = normalizePattern(spec);
+    this.pattern = pattern;
+    const graph = compileGraph(pattern);
+    this.nodes = Object.freeze(
+      graph.nodes.map((n: GraphNode) =>
+        Object.freeze({
+          id: n.id,
+          stage: n.stage,
+          kind: n.kind,
+          start: n.start,
+          final: n.kind === NodeKind.Final,
+          edges: Object.freeze(
+            n.edges.map((e: Edge) =>
+              Object.freeze({
+                action: e.action,
+                target: e.target.id,
+                source: n.id,
+                stage: n.stage,
+                selfIgnore: e.action === Action.Ignore && e.target.id === n.id,
+                cond: freezeCond(e.cond),
+              }),
+            ),
+          ),
+        }),
+      ),
+    );
+    this.startId = graph.start.id;
+    this.stageNames = Object.freeze(pattern.stages.map((s) => s.name));
+    this.stageIndex = new Map(pattern.stages.map((s, i) => [s.name, i]));
+    this.conditions = Object.freeze(pattern.stages.map((s) => s.condition));
+    this.untils = Object.freeze(pattern.stages.map((s) => s.until));
+    this.windowMs = pattern.withinMs;
+    this.skipKind = SKIP_KINDS[pattern.skip.kind];
+    this.ctx = new EvalContext(this.stageIndex);
+    this.memoTake = new Uint8Array(pattern.stages.length);
+    this.memoUntil = new Uint8Array(pattern.stages.length);
+  }
+
+  /** Number of NFA nodes (for diagnostics and tests). */
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  /**
+   * Processes one event at `timestamp` for a key, Flink CepOperator style:
+   * time first advances to `timestamp` (timeouts, pending absences), then the
+   * event is matched. Appends output to `sink` and returns the new state.
+   * Events must come in the order the caller wants them matched (the engine
+   * sorts by event time in event-time mode).
+   */
+  processInto(state: CepState | undefined, event: Event, timestamp: number, sink: CepSink): CepState | undefined {
+    if (state !== undefined) state = this.advanceTimeInto(state, timestamp, sink);
+    return this.processEventInto(state, event, timestamp, sink);
+  }
+
+  /** {@link processInto} returning a fresh {@link CepStep}. */
+  process(state: CepState | undefined, event: Event, timestamp: number): CepStep {
+    const sink = createCepSink();
+    return stepOf(this.processInto(state, event, timestamp, sink), sink);
+  }
+
+  /**
+   * Advances time to `timestamp` without an event: partial matches whose
+   * window has elapsed (`timestamp - start >= withinMs`) time out, a pending
+   * trailing `notFollowedBy` becomes a match, and matches held back by a skip
+   * strategy are released when nothing earlier is left.
+   */
+  advanceTimeInto(state: CepState | undefined, timestamp: number, sink: CepSink): CepState | undefined {
+    if (state === undefined) return undefined;
+    const window = this.windowMs;
+    const pms = state.pm;
+    const keep = this.keep;
+    const potential = this.potential;
+    keep.length = 0;
+    potential.length = 0;
+    let changed = false;
+    if (window > 0) {
+      for (let i = 0; i < pms.length; i++) {
+        const pm = pms[i]!;
+        if (timestamp - pm.st >= window) {
+          changed = true;
+          if (this.nodes[pm.n]!.kind === NodeKind.Pending) {
+            potential.push(pm);
+          } else if (this.pattern.emitTimeouts) {
+            sink.timeouts.push(this.timeoutOf(pm, pm.st + window));
+          }
+        } else {
+          keep.push(pm);
+        }
+      }
+    }
+    // Held matches wait only for earlier partial matches, so nothing to release either.
+    if (!changed) return state;
+    copyInto(pms, keep);
+    this.emitCompleted(state, potential, sink);
+    keep.length = 0;
+    potential.length = 0;
+    return isCepStateEmpty(state) ? undefined : state;
+  }
+
+  /** {@link advanceTimeInto} returning a fresh {@link CepStep}. */
+  advanceTime(state: CepState | undefined, timestamp: number): CepStep {
+    const sink = createCepSink();
+    return stepOf(this.advanceTimeInto(state, timestamp, sink), sink);
+  }
+
+  /**
+   * The earliest timestamp at which {@link advanceTimeInto} would change the
+   * state (a timeout or a pending absence), or `Infinity` when time alone
+   * changes nothing. Register one timer per key at this time.
+   */
+  nextTimerAt(state: CepState | undefined): number {
+    if (state === undefined || this.windowMs <= 0 || state.pm.length === 0) return NO_TIMER;
+    // Partial matches are ordered by start timestamp.
+    return state.pm[0]!.st + this.windowMs;
+  }
+
+  /** True when the state holds nothing but the start state. */
+  isEmpty(state: CepState | undefined): boolean {
+    return isCepStateEmpty(state);
+  }
+
+  private processEventInto(state: CepState | undefined, event: Event, timestamp: number, sink: CepSink): CepState | undefined {
+    const seq = state === undefined ? 0 : state.seq;
+    const next = this.nextPm;
+    const potential = this.potential;
+    next.length = 0;
+    potential.length = 0;
+    this.sink = sink;
+    if (state !== undefined) {
+      const pms = state.pm;
+      for (let i = 0; i < pms.length; i++) this.step(pms[i]!, event, timestamp, seq);
+    }
+    this.step(null, event, timestamp, seq);
+    this.evalEvent = null;
+    this.sink = null;
+    this.ctx.unbind();
+
+    if (next.length === 0 && potential.length === 0 && (state === undefined || (state.pm.length === 0 && state.done.length === 0))) {
+      // Nothing started, nothing was pending: stay at the start state.
+      return undefined;
+    }
+    if (state === undefined) state = { v: 1, seq: seq + 1, pm: [], done: [] };
+    else state.seq = seq + 1;
+    sortByStart(next);
+    copyInto(state.pm, next);
+    next.length = 0;
+    this.emitCompleted(state, potential, sink);
+    potential.length = 0;
+    this.enforceBound(state, sink);
+    return isCepStateEmpty(state) ? undefined : state;
+  }
+
+  /**
+   * Flink's computeNextStates for one partial match (`null` = the start
+   * state): builds the decision graph for the event, then creates the
+   * successors. Final successors go to `potential`, live ones to `nextPm`;
+   * a successor in a STOP state kills every live successor of this match.
+   */
+  private step(pm: CepPartialMatch | null, event: Event, timestamp: number, seq: number): void {
+    const isStart = pm === null;
+    const nodeId = isStart ? this.startId : pm.n;
+    this.bind(pm, event, timestamp);
+
+    const edges = this.edgeBuf;
+    edges.length = 0;
+    const stack = this.stack;
+    stack.length = 0;
+    stack.push(nodeId);
+    while (stack.length > 0) {
+      const node = this.nodes[stack.pop()!]!;
+      const out = node.edges;
+      for (let i = 0; i < out.length; i++) {
+        const edge = out[i]!;
+        if (!this.evalCond(edge.cond)) continue;
+        if (edge.action === Action.Proceed) stack.push(edge.target);
+        else edges.push(edge);
+      }
+    }
+    if (edges.length === 0) {
+      // No transition: the partial match dies (start state stays implicitly).
+      return;
+    }
+
+    const keep = this.keep;
+    keep.length = 0;
+    let stopped = false;
+    // The last successor may take over the match's own arrays; the others copy.
+    let lastOwner = -1;
+    if (!isStart) {
+      for (let i = edges.length - 1; i >= 0; i--) {
+        if (edges[i]!.action === Action.Ignore || edges[i]!.action === Action.Take) {
+          lastOwner = i;
+          break;
+        }
+      }
+    }
+    for (let i = 0; i < edges.length; i++) {
+      const edge = edges[i]!;
+      const target = this.nodes[edge.target]!;
+      if (edge.action === Action.Ignore) {
+        if (isStart) continue; // the start state never ignores: it is always kept anyway
+        const own = i === lastOwner;
+        const succ: CepPartialMatch = {
+          n: target.id,
+          st: pm.st,
+          ss: pm.ss,
+          ev: own ? pm.ev : pm.ev.slice(),
+          k: own ? pm.k : pm.k.slice(),
+        };
+        if (this.route(succ, target, keep)) stopped = true;
+      } else {
+        // TAKE: accept the event, filed under the stage of the edge's source.
+        const own = i === lastOwner;
+        let ev: Event[];
+        let k: number[];
+        if (isStart) {
+          ev = [event];
+          k = [edge.stage, seq, timestamp];
+        } else {
+          ev = own ? pm.ev : pm.ev.slice();
+          k = own ? pm.k : pm.k.slice();
+          ev.push(event);
+          k.push(edge.stage, seq, timestamp);
+        }
+        const st = isStart ? timestamp : pm.st;
+        const ss = isStart ? seq : pm.ss;
+        const finalId = this.findFinalAfterProceed(target.id);
+        const succ: CepPartialMatch = { n: target.id, st, ss, ev, k };
+        if (this.route(succ, target, keep)) stopped = true;
+        if (finalId >= 0) {
+          // The stage may end here: also complete the match now.
+          this.potential.push({ n: finalId, st, ss, ev: ev.slice(), k: k.slice() });
+        }
+      }
+    }
+    if (!stopped) {
+      const next = this.nextPm;
+      for (let i = 0; i < keep.length; i++) next.push(keep[i]!);
+    }
+    keep.length = 0;
+  }
+
+  /** Files a successor; returns true if it reached a STOP state. */
+  private route(succ: CepPartialMatch, target: Node, keep: CepPartialMatch[]): boolean {
+    if (target.final) {
+      this.potential.push(succ);
+      return false;
+    }
+    if (target.kind === NodeKind.Stop) return true;
+    keep.push(succ);
+    return false;
+  }
+
+  /** Is the final node reachable from `from` through PROCEED edges alone, for this event? */
+  private findFinalAfterProceed(from: number): number {
+    const stack = this.stack2;
+    stack.length = 0;
+    stack.push(from);
+    while (stack.length > 0) {
+      const node = this.nodes[stack.pop()!]!;
+      const out = node.edges;
+      for (let i = 0; i < out.length; i++) {
+        const edge = out[i]!;
+        if (edge.action !== Action.Proceed || !this.evalCond(edge.cond)) continue;
+        if (this.nodes[edge.target]!.final) {
+          stack.length = 0;
+          return edge.target;
+        }
+        stack.push(edge.target);
+      }
+    }
+    return -1;
+  }
+
+  private bind(pm: CepPartialMatch | null, event: Event, timestamp: number): void {
+    this.evalEvent = event;
+    this.ctx.bind(pm, timestamp);
+    this.memoTake.fill(0);
+    this.memoUntil.fill(0);
+  }
+
+  private evalCond(cond: Cond): boolean {
+    switch (cond.op) {
+      case 'true':
+        return true;
+      case 'take':
+        return this.leaf(this.memoTake, this.conditions, cond.stage);
+      case 'until':
+        return this.leaf(this.memoUntil, this.untils, cond.stage);
+      case 'not':
+        return !this.evalCond(cond.arg);
+      case 'and':
+        return this.evalCond(cond.left) && this.evalCond(cond.right);
+    }
+  }
+
+  /** Evaluates a stage condition at most once per (partial match, event): 1 = true, 2 = false. */
+  private leaf(memo: Uint8Array, fns: readonly (CepCondition | null)[], stage: number): boolean {
+    const known = memo[stage]!;
+    if (known !== 0) return known === 1;
+    const fn = fns[stage]!;
+    let result = true;
+    if (fn !== null) {
+      try {
+        result = fn(this.evalEvent!, this.ctx) === true;
+      } catch (err: unknown) {
+        // A failing condition is a "no" for this event; the caller counts it.
+        result = false;
+        const sink = this.sink!;
+        sink.conditionErrors++;
+        sink.lastConditionError = err;
+      }
+    }
+    memo[stage] = result ? 1 : 2;
+    return result;
+  }
+
+  /**
+   * Emits completed matches. Without a skip strategy all are emitted at once.
+   * With one, Flink holds a completed match back while a partial match that
+   * started earlier (or at the same event) is still alive, emits in start
+   * order, and after each emitted match prunes partial and held matches.
+   */
+  private emitCompleted(state: CepState, potential: CepPartialMatch[], sink: CepSink): void {
+    if (this.skipKind === SKIP_NONE) {
+      if (potential.length > 1) potential.sort(compareCompleted);
+      for (let i = 0; i < potential.length; i++) sink.matches.push(this.matchOf(potential[i]!));
+      return;
+    }
+    const done = state.done;
+    for (let i = 0; i < potential.length; i++) done.push(potential[i]!);
+    if (done.length === 0) return;
+    done.sort(compareCompleted);
+    const pms = state.pm;
+    while (done.length > 0) {
+      const m = done[0]!;
+      const earliest = pms[0];
+      if (earliest !== undefined && compareStart(m, earliest) > 0) break;
+      done.shift();
+      this.prune(m, pms);
+      this.prune(m, done);
+      sink.matches.push(this.matchOf(m));
+    }
+  }
+
+  /** AfterMatchSkipStrategy.prune: drops matches whose start the strategy skips past. */
+  private prune(match: CepPartialMatch, list: CepPartialMatch[]): void {
+    const k = match.k;
+    let pTs: number;
+    let pSeq: number;
+    let inclusive: boolean;
+    switch (this.skipKind) {
+      case SKIP_TO_NEXT:
+        pTs = k[2]!;
+        pSeq = k[1]!;
+        inclusive = true;
+        break;
+      case SKIP_PAST_LAST:
+        pTs = k[k.length - 1]!;
+        pSeq = k[k.length - 2]!;
+        inclusive = true;
+        break;
+      default: {
+        // skipToFirst / skipToLast: the first or last event of the named stage; none = no pruning.
+        const stage = this.pattern.skipStage;
+        let at = -1;
+        for (let i = 0; i < k.length; i += 3) {
+          if (k[i] === stage) {
+            at = i;
+            if (this.skipKind === SKIP_TO_FIRST) break;
+          }
+        }
+        if (at < 0) return;
+        pTs = k[at + 2]!;
+        pSeq = k[at + 1]!;
+        inclusive = false;
+        break;
+      }
+    }
+    let w = 0;
+    for (let r = 0; r < list.length; r++) {
+      const x = list[r]!;
+      const c = x.st !== pTs ? x.st - pTs : x.ss - pSeq;
+      if (c < 0 || (inclusive && c === 0)) continue;
+      list[w++] = x;
+    }
+    list.length = w;
+  }
+
+  /** Keeps at most `maxPartialMatches` partial matches, dropping those that started first. */
+  private enforceBound(state: CepState, sink: CepSink): void {
+    const max = this.pattern.maxPartialMatches;
+    const pms = state.pm;
+    if (pms.length <= max) return;
+    const drop = pms.length - max;
+    pms.splice(0, drop);
+    sink.dropped += drop;
+    // Dropping the earliest partial matches may release held completed ones.
+    if (state.done.length > 0) {
+      this.potential.length = 0;
+      this.emitCompleted(state, this.potential, sink);
+    }
+  }
+
+  private matchOf(pm: CepPartialMatch): CepMatch {
+    return { events: this.eventsByStage(pm), firstTimestamp: pm.k[2]!, lastTimestamp: pm.k[pm.k.length - 1]! };
+  }
+
+  private timeoutOf(pm: CepPartialMatch, at: number): CepTimeout {
+    return { events: this.eventsByStage(pm), firstTimestamp: pm.k[2]!, lastTimestamp: pm.k[pm.k.length - 1]!, timeoutTimestamp: at };
+  }
+
+  private eventsByStage(pm: CepPartialMatch): Record<string, Event[]> {
+    const out: Record<string, Event[]> = {};
+    const names = this.stageNames;
+    const k = pm.k;
+    // Stages are accepted in pattern order, so insertion order is stage order.
+    for (let i = 0, e = 0; i < k.length; i += 3, e++) {
+      const name = names[k[i]!]!;
+      const list = out[name];
+      if (list === undefined) out[name] = [pm.ev[e]!];
+      else list.push(pm.ev[e]!);
+    }
+    return out;
+  }
+}
+
+function stepOf(state: CepState | undefined, sink: CepSink): CepStep {
+  return {
+    state,
+    matches: sink.matches,
+    timeouts: sink.timeouts,
+    dropped: sink.dropped,
+    conditionErrors: sink.conditionErrors,
+    lastConditionError: sink.lastConditionError,
+  };
+}
+
+/** Compiles a pattern; throws {@link CepPatternError} when it is malformed. */
+export function compileCepPattern(spec: CepPatternSpec): CepNfa {
+  return new CepNfa(spec);
+}
+
+class EvalContext implements CepContext {
+  timestamp = 0;
+  private pm: CepPartialMatch | null = null;
+
+  constructor(private readonly stageIndex: ReadonlyMap<string, number>) {}
+
+  bind(pm: CepPartialMatch | null, timestamp: number): void {
+    this.pm = pm;
+    this.timestamp = timestamp;
+  }
+
+  unbind(): void {
+    this.pm = null;
+  }
+
+  eventsFor(name: string): readonly Event[] {
+    const pm = this.pm;
+    if (pm === null) return EMPTY_EVENTS;
+    const stage = this.stageIndex.get(name);
+    if (stage === undefined) return EMPTY_EVENTS;
+    const k = pm.k;
+    let out: Event[] | null = null;
+    for (let i = 0, e = 0; i < k.length; i += 3, e++) {
+      if (k[i] === stage) (out ??= []).push(pm.ev[e]!);
+    }
+    return out ?? EMPTY_EVENTS;
+  }
+}
+
+const SKIP_NONE = 0;
+const SKIP_TO_NEXT = 1;
+const SKIP_PAST_LAST = 2;
+const SKIP_TO_FIRST = 3;
+const SKIP_TO_LAST = 4;
+const SKIP_KINDS = { noSkip: SKIP_NONE, skipToNext: SKIP_TO_NEXT, skipPastLastEvent: SKIP_PAST_LAST, skipToFirst: SKIP_TO_FIRST, skipToLast: SKIP_TO_LAST } as const;
+
+/** Flink's COMPUTATION_STATE_COMPARATOR: start timestamp, then start event. */
+function compareStart(a: CepPartialMatch, b: CepPartialMatch): number {
+  return a.st !== b.st ? a.st - b.st : a.ss - b.ss;
+}
+
+/**
+ * Order of completed matches: by start; among matches that start at the same
+ * event, the one whose events come first (compared event by event; a prefix
+ * before its extensions). Flink leaves that tie to its priority queue.
+ */
+function compareCompleted(a: CepPartialMatch, b: CepPartialMatch): number {
+  const c = compareStart(a, b);
+  if (c !== 0) return c;
+  const ka = a.k;
+  const kb = b.k;
+  const n = Math.min(ka.length, kb.length);
+  for (let i = 0; i < n; i += 3) {
+    const t = ka[i + 2]! - kb[i + 2]!;
+    if (t !== 0) return t;
+    const s = ka[i + 1]! - kb[i + 1]!;
+    if (s !== 0) return s;
+  }
+  return ka.length - kb.length;
+}
+
+/** Stable insertion sort by start: the list is almost always sorted already. */
+function sortByStart(list: CepPartialMatch[]): void {
+  for (let i = 1; i < list.length; i++) {
+    const x = list[i]!;
+    if (compareStart(list[i - 1]!, x) <= 0) continue;
+    let j = i - 1;
+    while (j >= 0 && compareStart(list[j]!, x) > 0) {
+      list[j + 1] = list[j]!;
+      j--;
+    }
+    list[j + 1] = x;
+  }
+}
+
+function copyInto<T>(target: T[], source: readonly T[]): void {
+  target.length = source.length;
+  for (let i = 0; i < source.length; i++) target[i] = source[i]!;
+}
+
+function freezeCond(cond: Cond): Cond {
+  switch (cond.op) {
+    case 'not':
+      freezeCond(cond.arg);
+      break;
+    case 'and':
+      freezeCond(cond.left);
+      freezeCond(cond.right);
+      break;
+    default:
+      break;
+  }
+  return Object.freeze(cond);
+}
