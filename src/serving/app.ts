@@ -90,7 +90,8 @@ function mapError(err: FastifyError, route: string): PortraitError {
   if (err instanceof PortraitError) return err;
   if (err.validation !== undefined && err.validation.length > 0) {
     const first = err.validation[0]!;
-    const context = err.validationContext ?? 'body';
+    // Fastify names the query string part `querystring`; Portrait's paths say `/query/…` everywhere.
+    const context = err.validationContext === 'querystring' ? 'query' : (err.validationContext ?? 'body');
     let path = `/${context}${first.instancePath}`;
     const params = first.params as Record<string, unknown>;
     let message = first.message ?? 'is invalid';
