@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import { InputError, PortraitError, toPortraitError } from '../errors/index.js';
 import type { ServingContext } from './context.js';
@@ -26,6 +26,16 @@ export async function createApp(ctx: ServingContext, options: AppOptions): Promi
     logger: options.logLevel === 'silent' ? false : { level: options.logLevel },
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.limitsHttp.maxBodyBytes,
+    // Entity ids may be 256 characters long (the ingest limit), and a path parameter is
+    // measured URL-encoded: up to 9 characters per UTF-16 unit. Fastify's default of 100
+    // answered 414 to reads of ids that ingest had accepted.
+    routerOptions: { maxParamLength: 256 * 9 },
+    // Router errors (bad URL encoding, an over-long parameter) answer in Portrait's error shape too.
+    frameworkErrors: (err, req, reply) => {
+      const error = mapError(err as FastifyError, `${req.method} ${req.url.split('?')[0] ?? ''}`);
+      // The reply's type here is generic over every route; it is an ordinary reply.
+      void (reply as unknown as FastifyReply).status(error.statusCode).send(error.toJSON());
+    },
     ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false, allowUnionTypes: true } },
   });
 
@@ -109,6 +119,9 @@ function mapError(err: FastifyError, route: string): PortraitError {
       return new InputError('PRT_INGEST_BODY_TOO_LARGE', `${route}: the request body is larger than the limit of ${err.message.match(/\d+/)?.[0] ?? 'the configured'} bytes`, { path: '/body' });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new InputError('PRT_INGEST_UNSUPPORTED_MEDIA', `${route}: content type is not accepted; send application/json, application/x-ndjson or text/csv`, { path: '/headers/content-type' });
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new PortraitError('PRT_SERVING_BAD_REQUEST', `${route}: ${err.message}`, { path: '/params' });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new PortraitError('PRT_SERVING_BAD_REQUEST', `${route}: ${err.message}`, { path: '/body' });
