@@ -226,4 +226,26 @@ describe('state', () => {
     // Evaluated once per (partial match, event) even though several edges use the condition.
     expect(seen).toEqual([[7, 1]]);
   });
+
+  it('a condition without a ctx parameter is evaluated once per event, however many partial matches wait', () => {
+    let calls = 0;
+    const nfa = new CepNfa({
+      stages: [
+        { name: 'a', condition: (e) => e.type === 'a' },
+        {
+          name: 'b',
+          condition: (e) => {
+            calls++;
+            return e.type === 'b';
+          },
+        },
+      ],
+    });
+    const r = run(nfa, [1, 2, 3, 4].map((i) => [ev(`a${i}`, 'a'), i] as const));
+    expect(r.state!.pm).toHaveLength(4);
+    calls = 0;
+    const step = nfa.process(r.state, ev('b', 'b'), 5);
+    expect(calls).toBe(1);
+    expect(step.matches).toHaveLength(4);
+  });
 });

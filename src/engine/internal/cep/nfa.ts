@@ -131,8 +131,15 @@ export class CepNfa {
 
   // Scratch, reused by every call (the engine runs one call at a time).
   private readonly ctx: EvalContext;
-  private readonly memoTake: Uint8Array;
-  private readonly memoUntil: Uint8Array;
+  /** Condition per slot: slot `s` is stage s's condition, slot `stages + s` its until. */
+  private readonly slots: readonly (CepCondition | null)[];
+  /** 1 where the condition does not read the context, so one answer serves every partial match. */
+  private readonly contextFree: Uint8Array;
+  private readonly anyContextual: boolean;
+  /** Answers for the current event (context-free slots): 0 unknown, 1 true, 2 false. */
+  private readonly memoEvent: Uint8Array;
+  /** Answers for the current (partial match, event) (contextual slots). */
+  private readonly memoMatch: Uint8Array;
   private readonly edgeBuf: RtEdge[] = [];
   private readonly stack: number[] = [];
   private readonly stack2: number[] = [];
@@ -177,8 +184,19 @@ export class CepNfa {
     this.windowMs = pattern.withinMs;
     this.skipKind = SKIP_KINDS[pattern.skip.kind];
     this.ctx = new EvalContext(this.stageIndex);
-    this.memoTake = new Uint8Array(pattern.stages.length);
-    this.memoUntil = new Uint8Array(pattern.stages.length);
+    const n = pattern.stages.length;
+    this.slots = Object.freeze([...this.conditions, ...this.untils]);
+    this.contextFree = new Uint8Array(2 * n);
+    let anyContextual = false;
+    this.slots.forEach((fn, i) => {
+      // A condition declared with fewer than two parameters cannot read the context.
+      const free = fn === null || fn.length < 2;
+      this.contextFree[i] = free ? 1 : 0;
+      if (!free) anyContextual = true;
+    });
+    this.anyContextual = anyContextual;
+    this.memoEvent = new Uint8Array(2 * n);
+    this.memoMatch = new Uint8Array(2 * n);
   }
 
   /** Number of NFA nodes (for diagnostics and tests). */
@@ -213,32 +231,25 @@ export class CepNfa {
   advanceTimeInto(state: CepState | undefined, timestamp: number, sink: CepSink): CepState | undefined {
     if (state === undefined) return undefined;
     const window = this.windowMs;
+    if (window <= 0) return state;
     const pms = state.pm;
-    const keep = this.keep;
+    // Partial matches are ordered by start, so the expired ones are a prefix.
+    let expired = 0;
+    while (expired < pms.length && timestamp - pms[expired]!.st >= window) expired++;
+    if (expired === 0) return state;
     const potential = this.potential;
-    keep.length = 0;
     potential.length = 0;
-    let changed = false;
-    if (window > 0) {
-      for (let i = 0; i < pms.length; i++) {
-        const pm = pms[i]!;
-        if (timestamp - pm.st >= window) {
-          changed = true;
-          if (this.nodes[pm.n]!.kind === NodeKind.Pending) {
-            potential.push(pm);
-          } else if (this.pattern.emitTimeouts) {
-            sink.timeouts.push(this.timeoutOf(pm, pm.st + window));
-          }
-        } else {
-          keep.push(pm);
-        }
+    for (let i = 0; i < expired; i++) {
+      const pm = pms[i]!;
+      if (this.nodes[pm.n]!.kind === NodeKind.Pending) {
+        // A trailing notFollowedBy whose window elapsed without the forbidden event: a match.
+        potential.push(pm);
+      } else if (this.pattern.emitTimeouts) {
+        sink.timeouts.push(this.timeoutOf(pm, pm.st + window));
       }
     }
-    // Held matches wait only for earlier partial matches, so nothing to release either.
-    if (!changed) return state;
-    copyInto(pms, keep);
+    pms.splice(0, expired);
     this.emitCompleted(state, potential, sink);
-    keep.length = 0;
     potential.length = 0;
     return isCepStateEmpty(state) ? undefined : state;
   }
@@ -272,6 +283,7 @@ export class CepNfa {
     next.length = 0;
     potential.length = 0;
     this.sink = sink;
+    this.memoEvent.fill(0);
     if (state !== undefined) {
       const pms = state.pm;
       for (let i = 0; i < pms.length; i++) this.step(pms[i]!, event, timestamp, seq);
@@ -330,52 +342,41 @@ export class CepNfa {
     const keep = this.keep;
     keep.length = 0;
     let stopped = false;
-    // The last successor may take over the match's own arrays; the others copy.
-    let lastOwner = -1;
-    if (!isStart) {
-      for (let i = edges.length - 1; i >= 0; i--) {
-        if (edges[i]!.action === Action.Ignore || edges[i]!.action === Action.Take) {
-          lastOwner = i;
-          break;
-        }
-      }
-    }
+    // The last successor takes over the partial match object and its arrays (the
+    // match is replaced by its successors); the others copy them first.
+    const lastOwner = isStart ? -1 : edges.length - 1;
     for (let i = 0; i < edges.length; i++) {
       const edge = edges[i]!;
       const target = this.nodes[edge.target]!;
       if (edge.action === Action.Ignore) {
         if (isStart) continue; // the start state never ignores: it is always kept anyway
-        const own = i === lastOwner;
-        const succ: CepPartialMatch = {
-          n: target.id,
-          st: pm.st,
-          ss: pm.ss,
-          ev: own ? pm.ev : pm.ev.slice(),
-          k: own ? pm.k : pm.k.slice(),
-        };
+        let succ: CepPartialMatch;
+        if (i === lastOwner) {
+          // The match itself moves on: no allocation for the common "keep waiting" case.
+          succ = pm;
+          succ.n = target.id;
+        } else {
+          succ = { n: target.id, st: pm.st, ss: pm.ss, ev: pm.ev.slice(), k: pm.k.slice() };
+        }
         if (this.route(succ, target, keep)) stopped = true;
       } else {
         // TAKE: accept the event, filed under the stage of the edge's source.
-        const own = i === lastOwner;
-        let ev: Event[];
-        let k: number[];
-        if (isStart) {
-          ev = [event];
-          k = [edge.stage, seq, timestamp];
-        } else {
-          ev = own ? pm.ev : pm.ev.slice();
-          k = own ? pm.k : pm.k.slice();
-          ev.push(event);
-          k.push(edge.stage, seq, timestamp);
-        }
-        const st = isStart ? timestamp : pm.st;
-        const ss = isStart ? seq : pm.ss;
+        // Look for a PROCEED path to the final state first: its conditions see the
+        // partial match as it was before this event (as Flink's context does).
         const finalId = this.findFinalAfterProceed(target.id);
-        const succ: CepPartialMatch = { n: target.id, st, ss, ev, k };
+        let succ: CepPartialMatch;
+        if (pm === null) {
+          succ = { n: target.id, st: timestamp, ss: seq, ev: [event], k: [edge.stage, seq, timestamp] };
+        } else {
+          succ = i === lastOwner ? pm : { n: target.id, st: pm.st, ss: pm.ss, ev: pm.ev.slice(), k: pm.k.slice() };
+          succ.n = target.id;
+          succ.ev.push(event);
+          succ.k.push(edge.stage, seq, timestamp);
+        }
         if (this.route(succ, target, keep)) stopped = true;
         if (finalId >= 0) {
           // The stage may end here: also complete the match now.
-          this.potential.push({ n: finalId, st, ss, ev: ev.slice(), k: k.slice() });
+          this.potential.push({ n: finalId, st: succ.st, ss: succ.ss, ev: succ.ev.slice(), k: succ.k.slice() });
         }
       }
     }
@@ -421,8 +422,7 @@ export class CepNfa {
   private bind(pm: CepPartialMatch | null, event: Event, timestamp: number): void {
     this.evalEvent = event;
     this.ctx.bind(pm, timestamp);
-    this.memoTake.fill(0);
-    this.memoUntil.fill(0);
+    if (this.anyContextual) this.memoMatch.fill(0);
   }
 
   private evalCond(cond: Cond): boolean {
@@ -430,9 +430,9 @@ export class CepNfa {
       case 'true':
         return true;
       case 'take':
-        return this.leaf(this.memoTake, this.conditions, cond.stage);
+        return this.leaf(cond.stage);
       case 'until':
-        return this.leaf(this.memoUntil, this.untils, cond.stage);
+        return this.leaf(this.conditions.length + cond.stage);
       case 'not':
         return !this.evalCond(cond.arg);
       case 'and':
@@ -440,11 +440,15 @@ export class CepNfa {
     }
   }
 
-  /** Evaluates a stage condition at most once per (partial match, event): 1 = true, 2 = false. */
-  private leaf(memo: Uint8Array, fns: readonly (CepCondition | null)[], stage: number): boolean {
-    const known = memo[stage]!;
+  /**
+   * Evaluates a condition slot at most once per (partial match, event), or once
+   * per event for a condition that does not read the context.
+   */
+  private leaf(slot: number): boolean {
+    const memo = this.contextFree[slot] === 1 ? this.memoEvent : this.memoMatch;
+    const known = memo[slot]!;
     if (known !== 0) return known === 1;
-    const fn = fns[stage]!;
+    const fn = this.slots[slot]!;
     let result = true;
     if (fn !== null) {
       try {
@@ -457,7 +461,7 @@ export class CepNfa {
         sink.lastConditionError = err;
       }
     }
-    memo[stage] = result ? 1 : 2;
+    memo[slot] = result ? 1 : 2;
     return result;
   }
 

@@ -22,6 +22,9 @@ export interface CepContext {
 /**
  * A stage condition. It must be pure: the NFA evaluates it at most once per
  * (partial match, event) and reuses the answer for every transition that asks.
+ * A function declared with fewer than two parameters (`(event) => …`) is taken
+ * not to read the context and is evaluated once per event for all partial
+ * matches (Flink's `SimpleCondition`); declare the `ctx` parameter to read it.
  * A condition that throws counts as `false` for that event and is reported in
  * `CepSink.conditionErrors`, so one bad event never corrupts a key's state.
  */
