@@ -15,6 +15,23 @@ interface IngestQuery {
   wait?: boolean;
 }
 
+const eventLines = { type: 'string', description: 'One event per line; each line as in application/json.' } as const;
+/** Request bodies of `POST /v1/events` by content type. */
+const eventBodyContent = {
+  'application/json': {
+    schema: {
+      description:
+        'One canonical event or an array of them: `type` (a declared event type), the entity key (`user_id`), ' +
+        '`time` (epoch ms or ISO-8601; absent means now) and the fields the type declares.',
+    },
+  },
+  'application/x-ndjson': { schema: eventLines },
+  'application/ndjson': { schema: eventLines },
+  'application/jsonl': { schema: eventLines },
+  'text/plain': { schema: eventLines },
+  'text/csv': { schema: { type: 'string', description: 'Rows mapped to events by the input schema named in `?schema=`.' } },
+} as const;
+
 /** `POST /v1/events`, attribute upserts and dead letters. */
 export function registerEventRoutes(app: FastifyInstance, ctx: ServingContext): void {
   app.post<{ Querystring: IngestQuery }>(
@@ -35,6 +52,9 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ServingContext): 
             wait: { type: 'boolean', description: 'Answer only once the events are reflected in stored profiles.' },
           },
         },
+        // Describes the accepted bodies in the OpenAPI document; it checks nothing, since
+        // items are validated one by one against the event catalog by the handler.
+        body: { content: eventBodyContent },
         response: { 200: ingestResultSchema, ...errors(400, 413, 415, 503, 504) },
       },
     },
