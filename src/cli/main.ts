@@ -168,7 +168,15 @@ async function replayOverHttp(file: string, url: string, schema: string | undefi
 function validate(args: string[]): number {
   const file = args[0];
   if (file === undefined) throw usage('validate needs a FILE');
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  const text = readText(file);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err: unknown) {
+    // A file that is not JSON is a failed validation like any other, not a crash with a stack trace.
+    process.stdout.write(`error  ${file}: PRT_DEF_INVALID the file is not valid JSON: ${(err as Error).message}\n`);
+    return 1;
+  }
   const docs = Array.isArray(parsed) ? parsed : [parsed];
   let failed = 0;
   docs.forEach((doc, i) => {
@@ -191,7 +199,7 @@ async function tags(args: string[], flags: Flags): Promise<number> {
   const [verb, a, b] = args;
   const readDoc = (path: string | undefined): string => {
     if (path === undefined) throw usage(`tags ${verb} needs a FILE`);
-    return readFileSync(path, 'utf8');
+    return readText(path);
   };
   const need = (id: string | undefined): string => {
     if (id === undefined) throw usage(`tags ${verb} needs an ID`);
@@ -250,8 +258,17 @@ function runBench(args: string[]): number {
   return result.status ?? 1;
 }
 
+/** Reads a text file named on the command line; a missing or unreadable one is a usage error, not a stack trace. */
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err: unknown) {
+    throw usage(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
 function usage(message: string): PortraitError {
-  return new PortraitError('PRT_SERVING_BAD_REQUEST', `portrait: ${message} (see portrait help)`);
+  return new PortraitError('PRT_SERVING_BAD_REQUEST', `${message} (see portrait help)`);
 }
 
 function round(n: number): number {
