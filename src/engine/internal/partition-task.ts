@@ -268,6 +268,10 @@ export class PartitionTask {
     if (ops !== undefined) {
       let slot = this.slots.get(event.key);
       let changed = false;
+      // Applied to an operator: its state may change even when its value does not
+      // (a second equal amount under avg, a smaller max in a newer bucket, a distinct
+      // value seen again), and the next checkpoint must hold that state.
+      let applied = false;
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         const filter = op.spec.filter;
@@ -282,6 +286,7 @@ export class PartitionTask {
           if (!pass) continue;
         }
         if (slot === undefined) slot = this.allocate(event.key);
+        applied = true;
         if (op.apply(slot, event, now)) {
           changed = true;
           counters.tagChanges++;
@@ -291,10 +296,15 @@ export class PartitionTask {
         }
       }
       if (slot !== undefined) {
-        if (t > this.lastTime[slot]!) this.lastTime[slot] = t;
+        if (t > this.lastTime[slot]!) {
+          this.lastTime[slot] = t; // the state TTL counts from it, so it is checkpointed too
+          applied = true;
+        }
         if (changed) {
           this.evaluateMarkedRules(slot, event.key, t);
           this.markDirty(slot);
+        } else if (applied) {
+          this.markCheckpointDirty(slot);
         }
       }
     }
@@ -336,7 +346,10 @@ export class PartitionTask {
       const deps = wiring.attrDependents.get(name);
       if (deps !== undefined) for (const d of deps) this.ruleMark[d] = 1;
     }
-    if (record.time > this.lastTime[slot]!) this.lastTime[slot] = record.time;
+    if (record.time > this.lastTime[slot]!) {
+      this.lastTime[slot] = record.time;
+      if (!changed) this.markCheckpointDirty(slot);
+    }
     if (!changed) return;
     for (const d of wiring.attrAllRules) this.ruleMark[d] = 1;
     this.evaluateMarkedRules(slot, record.key, record.time);
@@ -409,6 +422,8 @@ export class PartitionTask {
     if (changed) {
       this.evaluateMarkedRules(slot, this.keys[slot]!, time);
       this.markDirty(slot);
+    } else {
+      this.markCheckpointDirty(slot); // the windows moved (buckets dropped) even if no value changed
     }
     if (next !== NO_TIMER) this.scheduleView(slot, next);
     if (emptied && !this.hasState(slot)) this.removeEntity(slot);
@@ -526,14 +541,20 @@ export class PartitionTask {
     this.counters.entitiesExpired++;
   }
 
+  /** The entity's state or profile changed: snapshot it at the next checkpoint and write its profile. */
   private markDirty(slot: number): void {
-    if (this.checkpointDirty[slot] === 0) {
-      this.checkpointDirty[slot] = 1;
-      this.checkpointList.push(slot);
-    }
+    this.markCheckpointDirty(slot);
     if (this.profileDirty[slot] === 0) {
       this.profileDirty[slot] = 1;
       this.profileList.push(slot);
+    }
+  }
+
+  /** The entity's state changed but not its profile: snapshot it at the next checkpoint. */
+  private markCheckpointDirty(slot: number): void {
+    if (this.checkpointDirty[slot] === 0) {
+      this.checkpointDirty[slot] = 1;
+      this.checkpointList.push(slot);
     }
   }
 
