@@ -581,7 +581,12 @@ export class PartitionTask {
     return { key, attributes, tags };
   }
 
-  /** Profiles changed since the last call, and keys of profiles removed. */
+  /**
+   * Profiles changed since the last call, and keys of profiles removed. A key
+   * is never in both: an entity removed and then created again since the last
+   * call (its state expired, then a new event came) is only written, since the
+   * caller applies the writes before the removals.
+   */
   drainProfiles(): { write: Profile[]; remove: string[] } {
     const write: Profile[] = [];
     for (const slot of this.profileList) {
@@ -590,8 +595,12 @@ export class PartitionTask {
       write.push(this.profileOf(slot));
     }
     this.profileList = [];
-    const remove = this.profileDeleted;
+    let remove = this.profileDeleted;
     this.profileDeleted = [];
+    if (remove.length > 0 && write.length > 0) {
+      const written = new Set(write.map((p) => p.key));
+      remove = remove.filter((key) => !written.has(key));
+    }
     return { write, remove };
   }
 
