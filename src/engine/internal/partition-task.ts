@@ -300,6 +300,7 @@ export class PartitionTask {
           this.lastTime[slot] = t; // the state TTL counts from it, so it is checkpointed too
           applied = true;
         }
+        this.armTtl(slot);
         if (changed) {
           this.evaluateMarkedRules(slot, event.key, t);
           this.markDirty(slot);
@@ -350,6 +351,7 @@ export class PartitionTask {
       this.lastTime[slot] = record.time;
       if (!changed) this.markCheckpointDirty(slot);
     }
+    this.armTtl(slot);
     if (!changed) return;
     for (const d of wiring.attrAllRules) this.ruleMark[d] = 1;
     this.evaluateMarkedRules(slot, record.key, record.time);
@@ -468,6 +470,17 @@ export class PartitionTask {
     }
   }
 
+  /**
+   * Arms the state TTL of a new entity once its last time is known. The timer
+   * is due when the entity may expire (last time + TTL) and re-armed from the
+   * last time when it fires, so a pending timer is never later than the
+   * expiry: the one a restore re-arms from the checkpointed last time then
+   * fires at the same record as the one of an uninterrupted run.
+   */
+  private armTtl(slot: number): void {
+    if (this.time.stateTtlMs > 0 && this.ttlTimerAt[slot] === NO_TIMER) this.scheduleTtl(slot, this.lastTime[slot]! + this.time.stateTtlMs);
+  }
+
   private scheduleTtl(slot: number, time: number): void {
     this.ttlTimerAt[slot] = time;
     this.ttlTimers.push(time, slot, 0);
@@ -497,10 +510,6 @@ export class PartitionTask {
     this.slots.set(key, slot);
     this.lastTime[slot] = -Infinity;
     this.checkpointDeleted.delete(key);
-    if (this.time.stateTtlMs > 0 && this.ttlTimerAt[slot] === NO_TIMER) {
-      // Due no earlier than one TTL from now; re-armed from the entity's last event time when it fires.
-      this.scheduleTtl(slot, Math.max(this.watermark, this.streamTime === -Infinity ? -Infinity : this.streamTime) + this.time.stateTtlMs);
-    }
     return slot;
   }
 
