@@ -267,6 +267,7 @@ export class PartitionTask {
     const ops = this.wiring.routes.get(event.type);
     if (ops !== undefined) {
       let slot = this.slots.get(event.key);
+      const fresh = slot === undefined;
       let changed = false;
       // Applied to an operator: its state may change even when its value does not
       // (a second equal amount under avg, a smaller max in a newer bucket, a distinct
@@ -295,13 +296,17 @@ export class PartitionTask {
           if (op.windowed) this.scheduleView(slot, op.nextChange(slot));
         }
       }
-      if (slot !== undefined) {
+      if (slot !== undefined && fresh && !changed) {
+        this.release(slot); // no operator took the event: the entity still has no state
+      } else if (slot !== undefined) {
         if (t > this.lastTime[slot]!) {
           this.lastTime[slot] = t; // the state TTL counts from it, so it is checkpointed too
           applied = true;
         }
         this.armTtl(slot);
         if (changed) {
+          // A new entity gets a value for every rule, like the entities known when a rule goes online.
+          if (fresh) this.ruleMark.fill(1);
           this.evaluateMarkedRules(slot, event.key, t);
           this.markDirty(slot);
         } else if (applied) {
@@ -327,6 +332,7 @@ export class PartitionTask {
 
   private applyAttributes(record: LogRecord): void {
     let slot = this.slots.get(record.key);
+    const fresh = slot === undefined;
     if (slot === undefined) slot = this.allocate(record.key);
     const values = (this.attrs[slot] ??= {});
     const times = (this.attrTimes[slot] ??= {});
@@ -347,13 +353,18 @@ export class PartitionTask {
       const deps = wiring.attrDependents.get(name);
       if (deps !== undefined) for (const d of deps) this.ruleMark[d] = 1;
     }
+    if (fresh && !changed) {
+      this.release(slot); // only removals of attributes it never had
+      return;
+    }
     if (record.time > this.lastTime[slot]!) {
       this.lastTime[slot] = record.time;
       if (!changed) this.markCheckpointDirty(slot);
     }
     this.armTtl(slot);
     if (!changed) return;
-    for (const d of wiring.attrAllRules) this.ruleMark[d] = 1;
+    if (fresh) this.ruleMark.fill(1); // a new entity gets a value for every rule
+    else for (const d of wiring.attrAllRules) this.ruleMark[d] = 1;
     this.evaluateMarkedRules(slot, record.key, record.time);
     if (Object.keys(values).length === 0) {
       this.attrs[slot] = undefined;
@@ -511,6 +522,19 @@ export class PartitionTask {
     this.lastTime[slot] = -Infinity;
     this.checkpointDeleted.delete(key);
     return slot;
+  }
+
+  /** Frees the slot just allocated for a record that gave the entity no state. */
+  private release(slot: number): void {
+    const key = this.keys[slot]!;
+    this.slots.delete(key);
+    this.keys[slot] = '';
+    this.lastTime[slot] = -Infinity;
+    this.attrs[slot] = undefined;
+    this.attrTimes[slot] = undefined;
+    this.checkpointDirty[slot] = 0;
+    this.checkpointDeleted.add(key); // in case it was removed since the last checkpoint, then allocated again
+    this.free.push(slot);
   }
 
   private grow(capacity: number): void {
