@@ -126,13 +126,33 @@ export class Engine {
   }
 
   /**
-   * Creates an engine and restores every partition from the latest checkpoint
-   * (or starts it at the beginning of its log). Call {@link start} to run.
+   * Creates an engine, restores every partition from the latest checkpoint (or
+   * starts it at the beginning of its log) and processes the records the log
+   * holds after it, so the engine opens where the log ends. Call {@link start}
+   * to run.
    */
   static async open(options: EngineOptions, deps: EngineDependencies): Promise<Engine> {
     const engine = new Engine(options, deps);
     await engine.restore();
+    await engine.catchUp();
     return engine;
+  }
+
+  /**
+   * Processes every record already in the log. What callers read right after
+   * open — stream time, source positions, profiles — must describe the whole
+   * log, not the last checkpoint: a writer that resumed from the checkpoint's
+   * stream time would write marks behind the log's own events (and a replay
+   * resumed from its source positions would append lines again).
+   */
+  private async catchUp(): Promise<void> {
+    const log = this.deps.log;
+    for (const task of this.tasks) {
+      while (task.offset < log.endOffset(task.partition)) {
+        await this.step(task, this.options.maxBatchRecords);
+        this.flushOutputs();
+      }
+    }
   }
 
   private async restore(): Promise<void> {
