@@ -49,6 +49,14 @@ export interface PortraitConfig {
     checkpointIntervalMs: number;
     maxBatchRecords: number;
   };
+  decisions: {
+    /** Append every decision to this NDJSON file; empty for none. */
+    file: string;
+    /** POST decisions in batches to this URL; empty for none. */
+    webhookUrl: string;
+    /** Time allowed per webhook request, ms. */
+    webhookTimeoutMs: number;
+  };
   definitions: {
     /** Where definitions live: the embedded PGlite database in the data dir, or a PostgreSQL server. */
     store: 'pglite' | 'postgres';
@@ -76,6 +84,7 @@ export const defaultConfig: PortraitConfig = deepFreeze({
   ingest: { maxBodyBytes: 10 * 1024 * 1024, maxFutureMs: 3_600_000, maxLagRecords: 5_000_000, markIntervalMs: 200, idleAdvanceMs: 0, additionalFields: 'keep' },
   log: { segmentBytes: 64 * 1024 * 1024, fsync: 'batch' },
   engine: { outOfOrdernessMs: 5_000, allowedLatenessMs: 60_000, latePolicy: 'count', stateTtlMs: 0, checkpointIntervalMs: 10_000, maxBatchRecords: 4_096 },
+  decisions: { file: '', webhookUrl: '', webhookTimeoutMs: 5_000 },
   definitions: { store: 'pglite', postgresUrl: 'postgres://postgres@127.0.0.1:5432/postgres', pollIntervalMs: 1_000 },
   serving: { maxBatchKeys: 1_000, waitTimeoutMs: 10_000 },
 } satisfies PortraitConfig);
@@ -126,6 +135,11 @@ export const configSchema = {
         maxBatchRecords: int(1, 1_000_000),
       },
     },
+    decisions: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { file: { type: 'string' }, webhookUrl: { type: 'string', pattern: '^(https?://.+)?$' }, webhookTimeoutMs: int(1, 600_000) },
+    },
     definitions: {
       type: 'object',
       additionalProperties: false,
@@ -150,6 +164,8 @@ export const environmentSettings: Readonly<Record<string, { path: string; type: 
   PORTRAIT_FSYNC: { path: 'log.fsync', type: 'string' },
   PORTRAIT_CHECKPOINT_INTERVAL_MS: { path: 'engine.checkpointIntervalMs', type: 'integer' },
   PORTRAIT_DEFINITION_STORE: { path: 'definitions.store', type: 'string' },
+  PORTRAIT_DECISIONS_FILE: { path: 'decisions.file', type: 'string' },
+  PORTRAIT_DECISIONS_WEBHOOK: { path: 'decisions.webhookUrl', type: 'string' },
   PORTRAIT_POSTGRES_URL: { path: 'definitions.postgresUrl', type: 'string' },
 });
 

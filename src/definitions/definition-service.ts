@@ -1,4 +1,4 @@
-import type { Clock, DefinitionSet, DefinitionSetResolver, RuleTagSpec, TagSpec } from '../engine/index.js';
+import type { Clock, DefinitionSet, DefinitionSetResolver, RuleSpec, RuleTagSpec, TagSpec } from '../engine/index.js';
 import { emptyDefinitionSet } from '../engine/index.js';
 import { DefinitionError, NotFoundError, PortraitError } from '../errors/index.js';
 import { compileExpression } from '../expr/index.js';
@@ -7,9 +7,20 @@ import { compileTag, withAllTagInputs, type CompiledTag } from './compile-tag.js
 import type { DefinitionStore, OnlineEntry, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
 import type { DefinitionStatus, TagDocument } from './tag-document.js';
 import { validateTagDocument } from './validate-tag.js';
+import { compileRule } from './compile-rule.js';
+import type { RuleDocument } from './rule-document.js';
+import { validateRuleDocument } from './validate-rule.js';
 
 /** A tag as the API shows it: the document of its current version plus lifecycle fields. */
 export type TagView = TagDocument & {
+  version: number;
+  status: DefinitionStatus;
+  createdAt: string;
+  updatedAt: string;
+};
+
+/** A rule as the API shows it: the document of its current version plus lifecycle fields. */
+export type RuleView = RuleDocument & {
   version: number;
   status: DefinitionStatus;
   createdAt: string;
@@ -34,6 +45,7 @@ export type OnlineChangeListener = (revision: number) => Promise<void> | void;
  */
 export class DefinitionService implements DefinitionSetResolver {
   private readonly compiled = new Map<string, CompiledTag>();
+  private readonly compiledRules = new Map<string, RuleSpec>();
   private current: DefinitionSet = emptyDefinitionSet;
   private serving = new Map<string, ServingTag>();
   private latestRevision = 0;
@@ -132,6 +144,13 @@ export class DefinitionService implements DefinitionSetResolver {
       const additive = spec.kind === 'statistic' && (spec.aggregate === 'count' || spec.aggregate === 'sum' || spec.aggregate === 'distinct');
       out.set(spec.id, { id: spec.id, version: spec.version, kind: spec.kind, versions, defaultValue: additive ? 0 : null });
     }
+    // Tags set by online rules are shown whichever version of the rule set them.
+    for (const rule of set.rules ?? []) {
+      if (rule.setTag === null || out.has(rule.setTag.id)) continue;
+      const versions = new Set<number>();
+      for (let v = 1; v <= rule.version; v++) versions.add(v);
+      out.set(rule.setTag.id, { id: rule.setTag.id, version: rule.version, kind: 'rule', versions, defaultValue: null });
+    }
     return out;
   }
 
@@ -225,11 +244,176 @@ export class DefinitionService implements DefinitionSetResolver {
     return this.store.versions('tag', id);
   }
 
+  // ------------------------------------------------------------------ rules
+
+  /** Validates a rule document without storing it; throws the same errors create would. */
+  async validateRule(input: unknown): Promise<RuleDocument> {
+    const doc = validateRuleDocument(input, this.catalog);
+    await this.checkRuleOutputs(doc);
+    return doc;
+  }
+
+  /** Stores a new rule as a draft. */
+  async createRule(input: unknown): Promise<RuleView> {
+    return this.serial(async () => {
+      const doc = validateRuleDocument(input, this.catalog);
+      await this.checkRuleOutputs(doc);
+      const { definition, revision } = await this.store.write({ kind: 'rule', id: doc.id, expectedVersion: 0, document: stripVersion(doc), status: 'draft', at: this.clock.now() });
+      this.advance(revision);
+      return toRuleView(definition);
+    });
+  }
+
+  /**
+   * Stores a new version of a rule. An online rule switches to it at once; when
+   * the computation changed, the partial matches and windows of the old version are dropped.
+   */
+  async updateRule(id: string, input: unknown): Promise<RuleView> {
+    return this.serial(async () => {
+      const doc = validateRuleDocument(input, this.catalog);
+      if (doc.id !== id) throw new DefinitionError('PRT_DEF_INVALID', `rule "${id}" /id must equal the id in the path, got "${doc.id}"`, { path: '/id', subject: id });
+      const existing = await this.require('rule', id);
+      if (existing.status === 'archived') throw new DefinitionError('PRT_DEF_BAD_TRANSITION', `rule "${id}" is archived and can no longer change`, { subject: id });
+      if (doc.version !== undefined && doc.version !== existing.version) {
+        throw new DefinitionError('PRT_DEF_VERSION_CONFLICT', `rule "${id}" is at version ${existing.version}, not ${doc.version}; read it again and reapply the change`, { subject: id, path: '/version' });
+      }
+      await this.checkRuleOutputs(doc);
+      const result = await this.store.write({ kind: 'rule', id, expectedVersion: existing.version, document: stripVersion(doc), at: this.clock.now() });
+      if (existing.status === 'online') await this.publish(result.revision);
+      else this.advance(result.revision);
+      return toRuleView(result.definition);
+    });
+  }
+
+  /** Moves a rule through its lifecycle: `online` starts it, `offline` stops it. */
+  async setRuleStatus(id: string, status: DefinitionStatus): Promise<RuleView> {
+    return this.serial(async () => {
+      const existing = await this.require('rule', id);
+      if (existing.status === status) return toRuleView(existing);
+      if (!TRANSITIONS[existing.status].includes(status)) {
+        throw new DefinitionError('PRT_DEF_BAD_TRANSITION', `rule "${id}" cannot go from ${existing.status} to ${status}; allowed: ${TRANSITIONS[existing.status].join(', ') || 'none'}`, { subject: id, path: '/status' });
+      }
+      if (status === 'online') {
+        // Revalidated against today's catalog: a draft written long ago must still make sense.
+        const doc = validateRuleDocument(existing.document, this.catalog);
+        await this.checkRuleOutputs(doc);
+      }
+      const result = await this.store.write({ kind: 'rule', id, expectedVersion: existing.version, status, at: this.clock.now() });
+      if (status === 'online' || existing.status === 'online') await this.publish(result.revision);
+      else this.advance(result.revision);
+      return toRuleView(result.definition);
+    });
+  }
+
+  /** Deletes a rule (stopping it if it runs). Its versions stay in the store for audit. */
+  async deleteRule(id: string): Promise<RuleView> {
+    return this.serial(async () => {
+      const existing = await this.require('rule', id);
+      const result = await this.store.write({ kind: 'rule', id, expectedVersion: existing.version, delete: true, at: this.clock.now() });
+      if (existing.status === 'online') await this.publish(result.revision);
+      else this.advance(result.revision);
+      return toRuleView(result.definition);
+    });
+  }
+
+  async getRule(id: string): Promise<RuleView> {
+    return toRuleView(await this.require('rule', id));
+  }
+
+  async listRules(filter: { status?: DefinitionStatus } = {}): Promise<RuleView[]> {
+    const all = await this.store.list('rule');
+    return all.filter((d) => filter.status === undefined || d.status === filter.status).map(toRuleView);
+  }
+
+  async ruleVersions(id: string): Promise<StoredVersion[]> {
+    await this.require('rule', id);
+    return this.store.versions('rule', id);
+  }
+
+  /**
+   * Imports an export document: each definition gets the document of its
+   * latest exported version (created, or updated when it differs) and its
+   * exported status. Statistic tags go online before rule tags and rules.
+   * Returns what changed.
+   */
+  async importAll(input: unknown): Promise<{ created: string[]; updated: string[]; statusChanged: string[] }> {
+    const exported = input as Partial<DefinitionExport>;
+    if (typeof input !== 'object' || input === null || exported.format !== 'portrait-definitions' || !Array.isArray(exported.definitions)) {
+      throw new DefinitionError('PRT_DEF_INVALID', 'import /format must be "portrait-definitions" with a /definitions array (the document GET /v1/definitions:export returns)', { path: '/format' });
+    }
+    const created: string[] = [];
+    const updated: string[] = [];
+    const statusChanged: string[] = [];
+    const items = exported.definitions.map((d, i) => {
+      const latest = d.versions?.[d.versions.length - 1]?.document;
+      if ((d.kind !== 'tag' && d.kind !== 'rule') || typeof d.id !== 'string' || latest === undefined) {
+        throw new DefinitionError('PRT_DEF_INVALID', `import /definitions/${i} needs kind "tag" or "rule", an id and at least one version`, { path: `/definitions/${i}` });
+      }
+      return { kind: d.kind as 'tag' | 'rule', id: d.id, status: d.status, document: latest };
+    });
+    // Validate everything first, so an invalid document changes nothing.
+    for (const [i, item] of items.entries()) {
+      try {
+        if (item.kind === 'tag') validateTagDocument(item.document, this.catalog);
+        else validateRuleDocument(item.document, this.catalog);
+      } catch (err: unknown) {
+        if (err instanceof DefinitionError) throw new DefinitionError(err.code, `import /definitions/${i}: ${err.message}`, { path: `/definitions/${i}/versions${err.path ?? ''}`, subject: item.id, ...(err.details === undefined ? {} : { details: err.details }) });
+        throw err;
+      }
+    }
+    const rank = (item: (typeof items)[number]): number => (item.kind === 'tag' ? ((item.document as { kind?: string }).kind === 'statistic' ? 0 : 1) : 2);
+    items.sort((a, b) => rank(a) - rank(b));
+    for (const item of items) {
+      const existing = await this.store.get(item.kind, item.id);
+      const same = existing !== undefined && canonical(existing.document) === canonical(stripVersion(item.document));
+      if (existing === undefined) {
+        if (item.kind === 'tag') await this.createTag(item.document);
+        else await this.createRule(item.document);
+        created.push(`${item.kind}:${item.id}`);
+      } else if (!same && existing.status !== 'archived') {
+        const doc = { ...item.document, version: existing.version };
+        if (item.kind === 'tag') await this.updateTag(item.id, doc);
+        else await this.updateRule(item.id, doc);
+        updated.push(`${item.kind}:${item.id}`);
+      }
+    }
+    // Statuses: take things offline before putting others online, dependencies first.
+    const current = async (item: (typeof items)[number]) => (await this.store.get(item.kind, item.id))?.status;
+    for (const item of [...items].reverse()) {
+      if (item.status !== 'online' && (await current(item)) === 'online') {
+        await (item.kind === 'tag' ? this.setTagStatus(item.id, item.status) : this.setRuleStatus(item.id, item.status));
+        statusChanged.push(`${item.kind}:${item.id}`);
+      }
+    }
+    for (const item of items) {
+      const now = await current(item);
+      if (now === item.status) continue;
+      await (item.kind === 'tag' ? this.setTagStatus(item.id, item.status) : this.setRuleStatus(item.id, item.status));
+      statusChanged.push(`${item.kind}:${item.id}`);
+    }
+    return { created, updated, statusChanged };
+  }
+
+  /** A rule may set a profile tag only under an id no tag definition uses. */
+  private async checkRuleOutputs(doc: RuleDocument): Promise<void> {
+    const id = doc.outputs?.setTag?.id;
+    if (id === undefined) return;
+    if ((await this.store.get('tag', id)) !== undefined) {
+      throw new DefinitionError('PRT_DEF_DEPENDENCY', `rule "${doc.id}" /outputs/setTag/id "${id}" is the id of a tag definition; choose another id`, { subject: doc.id, path: '/outputs/setTag/id' });
+    }
+  }
+
+  private async require(kind: 'tag' | 'rule', id: string): Promise<StoredDefinition> {
+    const found = await this.store.get(kind, id);
+    if (found === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `${kind} "${id}" does not exist`, { subject: id });
+    return found;
+  }
+
   /** Every definition with its full version history, as one document. */
   async exportAll(): Promise<DefinitionExport> {
     const definitions: DefinitionExport['definitions'] = [];
-    for (const d of await this.store.list('tag')) {
-      const versions = await this.store.versions('tag', d.id);
+    for (const d of [...(await this.store.list('tag')), ...(await this.store.list('rule'))]) {
+      const versions = await this.store.versions(d.kind, d.id);
       definitions.push({
         kind: d.kind,
         id: d.id,
@@ -254,11 +438,12 @@ export class DefinitionService implements DefinitionSetResolver {
 
   private async compileSet(record: RevisionRecord): Promise<DefinitionSet> {
     const compiled: CompiledTag[] = [];
+    const rules: RuleSpec[] = [];
     const invalid = new Map<string, string>();
     for (const entry of record.online) {
-      if (entry.kind !== 'tag') continue;
       try {
-        compiled.push(await this.compiledEntry(entry));
+        if (entry.kind === 'rule') rules.push(await this.compiledRule(entry));
+        else compiled.push(await this.compiledEntry(entry));
       } catch (err: unknown) {
         // A document edited into the store by hand may be invalid: it is left out, never partly applied.
         if (!(err instanceof PortraitError) || err.code === 'PRT_STORE_UNAVAILABLE') throw err;
@@ -268,7 +453,19 @@ export class DefinitionService implements DefinitionSetResolver {
     if (record.revision >= this.latestRevision) this.invalid = invalid;
     const ids = compiled.map((c) => c.spec.id);
     const tags: TagSpec[] = compiled.map((c) => (c.readsAllTags ? withAllTagInputs(c.spec as RuleTagSpec, ids) : c.spec));
-    return Object.freeze({ revision: record.revision, tags: Object.freeze(tags) });
+    return Object.freeze({ revision: record.revision, tags: Object.freeze(tags), rules: Object.freeze(rules) });
+  }
+
+  private async compiledRule(entry: OnlineEntry): Promise<RuleSpec> {
+    const cacheKey = `${entry.kind}:${entry.id}:${entry.version}`;
+    let spec = this.compiledRules.get(cacheKey);
+    if (spec === undefined) {
+      const version = await this.store.getVersion('rule', entry.id, entry.version);
+      if (version === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `rule "${entry.id}" version ${entry.version} is missing from the store`, { subject: entry.id });
+      spec = compileRule(version.document, entry.version, this.catalog);
+      this.compiledRules.set(cacheKey, spec);
+    }
+    return spec;
   }
 
   private async compiledEntry(entry: OnlineEntry): Promise<CompiledTag> {
@@ -399,10 +596,27 @@ export interface DefinitionExport {
   }>;
 }
 
-function stripVersion(doc: TagDocument): Record<string, unknown> {
+function stripVersion(doc: object): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...doc };
   delete copy.version;
   return copy;
+}
+
+/** JSON with object keys sorted, so documents compare equal whatever order a store keeps keys in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+function toRuleView(d: StoredDefinition): RuleView {
+  return {
+    ...(d.document as unknown as RuleDocument),
+    version: d.version,
+    status: d.status,
+    createdAt: new Date(d.createdAt).toISOString(),
+    updatedAt: new Date(d.updatedAt).toISOString(),
+  };
 }
 
 function toView(d: StoredDefinition): TagView {

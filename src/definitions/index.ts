@@ -5,7 +5,7 @@ export { validateTagDocument, schemaDetails, MAX_WINDOW_BUCKETS } from './valida
 export { compileTag, DEFAULT_MAX_DISTINCT } from './compile-tag.js';
 export type { CompiledTag } from './compile-tag.js';
 export { DefinitionService } from './definition-service.js';
-export type { TagView, DefinitionExport, OnlineChangeListener, ServingTag } from './definition-service.js';
+export type { TagView, RuleView, DefinitionExport, OnlineChangeListener, ServingTag } from './definition-service.js';
 export type {
   DefinitionStore,
   DefinitionKind,
@@ -15,3 +15,18 @@ export type {
   OnlineEntry,
   RevisionRecord,
 } from './definition-store.js';
+export { ruleDocumentSchema } from './rule-document.js';
+export type {
+  RuleDocument,
+  ConditionDocument,
+  AggregateConditionDocument,
+  SequenceConditionDocument,
+  ExpressionConditionDocument,
+  PatternStageDocument,
+  SkipStrategyDocument,
+  StageContiguity,
+  ComparisonOperator,
+  RuleWindowDocument,
+} from './rule-document.js';
+export { validateRuleDocument } from './validate-rule.js';
+export { compileRule, DEFAULT_MAX_PARTIAL_MATCHES } from './compile-rule.js';

@@ -1,5 +1,6 @@
 import type { AttrValue, Event } from './event.js';
 import type { TagValue } from './ports.js';
+import type { CepPatternSpec } from './internal/cep/pattern.js';
 
 /** Aggregate functions of statistic tags. */
 export type AggregateFn = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'distinct' | 'first' | 'last' | 'latest';
@@ -69,11 +70,87 @@ export interface RuleTagSpec extends TagSpecBase {
 /** Any tag the engine computes. */
 export type TagSpec = StatisticTagSpec | RuleTagSpec;
 
+/** What a rule predicate over the profile and the triggering event sees. */
+export interface RulePredicateContext {
+  /** The triggering event as a map (`type`, `time`, `attrs`); absent (empty) on timer evaluations. */
+  event: { type: string; time: number; key: string; attrs: Record<string, AttrValue> } | Record<string, never>;
+  /** Tag values of the entity's profile (entity-keyed rules only; empty otherwise). */
+  tags: Record<string, TagValue>;
+  /** Static attributes of the entity (entity-keyed rules only). */
+  attrs: Record<string, AttrValue>;
+  /** The rule key: key field → value. */
+  key: Record<string, AttrValue>;
+  /** Stream time, epoch ms. */
+  now: number;
+}
+
+/** A comparison of an aggregate with a threshold. */
+export type Comparison = '>' | '>=' | '<' | '<=' | '==' | '!=';
+
+/** A windowed aggregate over the rule key's events. */
+export interface RuleAggregateSpec {
+  readonly eventTypes: ReadonlyArray<string>;
+  readonly filter: ((event: Event) => boolean) | null;
+  readonly aggregate: Exclude<AggregateFn, 'first' | 'last' | 'latest'>;
+  readonly field: string | null;
+  readonly window: WindowSpec;
+  readonly maxDistinct: number;
+}
+
+/** A behaviour sequence: a CEP pattern over the rule key's events. */
+export interface RuleSequenceSpec {
+  /** Event types the pattern reads; only these reach its NFA. */
+  readonly eventTypes: ReadonlyArray<string>;
+  readonly pattern: CepPatternSpec;
+}
+
+/** A node of a compiled rule condition. Leaves refer to aggregates and sequences by index. */
+export type RuleConditionNode =
+  | { readonly op: 'all'; readonly children: ReadonlyArray<RuleConditionNode> }
+  | { readonly op: 'any'; readonly children: ReadonlyArray<RuleConditionNode> }
+  | { readonly op: 'not'; readonly child: RuleConditionNode }
+  | { readonly op: 'expr'; readonly evaluate: (context: RulePredicateContext) => boolean }
+  | { readonly op: 'aggregate'; readonly index: number; readonly comparison: Comparison; readonly threshold: number }
+  | { readonly op: 'sequence'; readonly index: number; readonly on: 'match' | 'timeout' };
+
+/** A dynamic decision rule compiled for the engine. */
+export interface RuleSpec {
+  readonly id: string;
+  readonly version: number;
+  /** Identity of the computation: a new stateId drops the old state (partial matches, windows). */
+  readonly stateId: string;
+  /** Event fields of the rule key, in document order. */
+  readonly keyFields: ReadonlyArray<string>;
+  /** Name of the entity key field (its value is `Event.key`, not an attribute). */
+  readonly entityKeyField: string;
+  /** The key includes the entity key: state lives in the entity's partition, beside its profile. */
+  readonly entityKeyed: boolean;
+  /** Every event type the rule reads (routing). */
+  readonly eventTypes: ReadonlyArray<string>;
+  /** Event types that cause an evaluation. */
+  readonly triggerTypes: ReadonlyArray<string>;
+  /** `event-time`: per key, events are processed in event-time order once the watermark passes them; `arrival`: at once. */
+  readonly ordering: 'event-time' | 'arrival';
+  /** Time domain of windows and `within`. */
+  readonly time: 'event' | 'processing';
+  readonly condition: RuleConditionNode;
+  readonly aggregates: ReadonlyArray<RuleAggregateSpec>;
+  readonly sequences: ReadonlyArray<RuleSequenceSpec>;
+  /** Tag ids and attribute names the rule's predicates read from the profile. */
+  readonly tagInputs: ReadonlyArray<string>;
+  /** Sets a tag on the entity's profile on each decision. */
+  readonly setTag: { readonly id: string; readonly value: (context: RulePredicateContext) => TagValue } | null;
+  /** State of a key with no event for this long is dropped, ms. */
+  readonly stateTtlMs: number;
+}
+
 /** Everything online at one definition revision, compiled. Frozen. */
 export interface DefinitionSet {
   /** Revision number, increasing with every definition change. */
   readonly revision: number;
   readonly tags: ReadonlyArray<TagSpec>;
+  /** Online decision rules; absent means none. */
+  readonly rules?: ReadonlyArray<RuleSpec>;
 }
 
 /** Supplies the compiled definition set of a revision (revisions are immutable). */
@@ -82,4 +159,4 @@ export interface DefinitionSetResolver {
 }
 
 /** The empty set at revision 0: no tags. */
-export const emptyDefinitionSet: DefinitionSet = Object.freeze({ revision: 0, tags: Object.freeze([]) });
+export const emptyDefinitionSet: DefinitionSet = Object.freeze({ revision: 0, tags: Object.freeze([]), rules: Object.freeze([]) });

@@ -1,9 +1,10 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { LogRecord } from './event.js';
 import type { DefinitionSet, DefinitionSetResolver } from './definition-set.js';
-import type { CheckpointStore, DeadLetterSink, ProfileSink, RecordLog, Profile } from './ports.js';
+import type { CheckpointStore, DeadLetterSink, DecisionSink, ProfileSink, RecordLog, Profile } from './ports.js';
 import { decodeRecord } from './record-codec.js';
 import { PartitionTask, type PartitionCounters, type TimePolicy } from './internal/partition-task.js';
+import type { RuleCounters } from './internal/rule-runtime.js';
 
 /** A source of wall-clock time, injected so tests control it. */
 export interface Clock {
@@ -44,6 +45,8 @@ export interface EngineDependencies {
   checkpoints: CheckpointStore;
   profiles: ProfileSink;
   deadLetters: DeadLetterSink;
+  /** Where rule decisions go; without one they are dropped. */
+  decisions?: DecisionSink;
   definitions: DefinitionSetResolver;
   clock?: Clock;
   /** Called after each committed checkpoint. */
@@ -84,6 +87,8 @@ export interface EngineStats {
   partitions: PartitionStats[];
   lastCheckpoint: CheckpointInfo | undefined;
   checkpoints: number;
+  /** Decision rule counters per rule id, summed over partitions. */
+  rules: RuleCounters[];
   /** Tag errors per tag id, summed over partitions. */
   tagErrors: Array<{ id: string; filterErrors: number; typeMismatches: number; ruleErrors: number; lastError: string | undefined }>;
 }
@@ -119,7 +124,7 @@ export class Engine {
     this.tasks = [];
     this.feeds = [];
     for (let p = 0; p < deps.log.partitionCount; p++) {
-      this.tasks.push(new PartitionTask(p, options));
+      this.tasks.push(new PartitionTask(p, options, deps.log.partitionCount));
       this.feeds.push([]);
     }
     this.lastCheckpointAt = this.clock.now();
@@ -167,6 +172,7 @@ export class Engine {
       if (meta.revision !== 0) task.applyDefinitions(await this.definitionSet(meta.revision));
       task.restoreMeta(meta);
       for (const [key, snapshot] of checkpoints.entities(task.partition)) task.restoreEntity(key, snapshot);
+      task.finishRestore();
       task.drainProfiles(); // restored profiles are already stored
     }
   }
@@ -362,6 +368,8 @@ export class Engine {
       if (remove.length > 0) profiles.deleteProfiles(remove);
       const letters = task.drainDeadLetters();
       if (letters.length > 0) deadLetters.add(letters);
+      const decisions = task.drainDecisions();
+      if (decisions.length > 0) this.deps.decisions?.add(decisions);
     }
   }
 
@@ -442,6 +450,7 @@ export class Engine {
     }
     return {
       running: this.running,
+      rules: [...this.ruleCounters().values()],
       lastCheckpoint: this.lastCheckpoint,
       checkpoints: this.checkpointCount,
       tagErrors: [...errors.values()],
@@ -463,8 +472,36 @@ export class Engine {
     };
   }
 
+  /** Counters of each online decision rule, summed over partitions, by rule id. */
+  ruleCounters(): ReadonlyMap<string, RuleCounters> {
+    const out = new Map<string, RuleCounters>();
+    for (const task of this.tasks) {
+      for (const c of task.ruleCounters()) {
+        const row = out.get(c.id);
+        if (row === undefined) out.set(c.id, { ...c });
+        else addCounters(row, c);
+      }
+    }
+    return out;
+  }
+
   /** Source positions per partition, from `$source` records (for resuming a replay). */
   sourcePositions(source: string): Array<number | undefined> {
     return this.tasks.map((t) => t.sources[source]);
   }
+}
+
+function addCounters(into: RuleCounters, c: RuleCounters): void {
+  into.version = Math.max(into.version, c.version);
+  into.evaluations += c.evaluations;
+  into.decisions += c.decisions;
+  into.errors += c.errors;
+  if (c.lastErrorAt >= into.lastErrorAt && c.lastError !== undefined) {
+    into.lastError = c.lastError;
+    into.lastErrorAt = c.lastErrorAt;
+  }
+  into.late += c.late;
+  into.missingKey += c.missingKey;
+  into.droppedPartialMatches += c.droppedPartialMatches;
+  into.keys += c.keys;
 }

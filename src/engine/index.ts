@@ -14,7 +14,10 @@ export type {
   TagValue,
   DeadLetter,
   DeadLetterSink,
+  Decision,
+  DecisionSink,
 } from './ports.js';
+export { ruleKeyOf, ruleKeyValues, splitRuleKey, KEY_SEPARATOR } from './rule-key.js';
 export { emptyDefinitionSet } from './definition-set.js';
 export type {
   AggregateFn,
@@ -25,8 +28,16 @@ export type {
   TagSpec,
   DefinitionSet,
   DefinitionSetResolver,
+  RuleSpec,
+  RuleAggregateSpec,
+  RuleSequenceSpec,
+  RuleConditionNode,
+  RulePredicateContext,
+  Comparison,
 } from './definition-set.js';
+export type { CepContext, CepCondition, CepContiguity, CepPatternSpec, CepSkipStrategy, CepStage, CepStageKind } from './internal/cep/pattern.js';
 export { encodeRecord, decodeRecord } from './record-codec.js';
 export { partitionOf } from './partitioner.js';
 export { Engine, defaultEngineOptions, systemClock } from './engine.js';
 export type { EngineOptions, EngineDependencies, EngineStats, PartitionStats, CheckpointInfo, Clock } from './engine.js';
+export type { RuleCounters } from './internal/rule-runtime.js';

@@ -161,3 +161,41 @@ export interface DeadLetter {
 export interface DeadLetterSink {
   add(letters: ReadonlyArray<DeadLetter>): void;
 }
+
+/**
+ * One decision of a rule: it matched (or a sequence timed out) for a key at a
+ * moment. `id` is derived from the log position, so a replay after a crash
+ * produces the same ids and a store can drop the repeats.
+ */
+export interface Decision {
+  /** Stable id: rule, version, partition, log offset and a counter within the record. */
+  id: string;
+  ruleId: string;
+  version: number;
+  /** The rule key: key field → value. */
+  key: Record<string, AttrValue>;
+  /** The entity (profile) of the triggering event, when there is one. */
+  entity: string | null;
+  /** `match` when the condition held (a sequence completed); `timeout` when a sequence's partial match ran out of time. */
+  outcome: 'match' | 'timeout';
+  /** What caused the evaluation: an event, or time passing (a timer). */
+  trigger: 'event' | 'timer';
+  /** Event time (or processing time for processing-time rules) of the decision, epoch ms. */
+  time: number;
+  /** Processing time carried by the log when it was decided, epoch ms. */
+  processingTime: number;
+  /** The triggering event. */
+  event: { type: string; time: number; key: string; attrs: Record<string, AttrValue> } | null;
+  /** Events of the sequence match (or timed-out partial match) by stage name. */
+  matched: Record<string, ReadonlyArray<{ type: string; time: number; key: string; attrs: Record<string, AttrValue> }>> | null;
+  /** Values of the rule's aggregates at the decision, in condition order. */
+  aggregates: Array<number | null>;
+  /** Log position of the record whose processing produced the decision. */
+  partition: number;
+  offset: number;
+}
+
+/** Where decisions go. Writing must be idempotent by `Decision.id`. */
+export interface DecisionSink {
+  add(decisions: ReadonlyArray<Decision>): void;
+}

@@ -33,6 +33,7 @@ export const errorCodes = {
   PRT_DEF_BAD_TRANSITION: { status: 409, retryable: false, summary: 'the lifecycle does not allow this status change' },
 
   PRT_PROFILE_NOT_FOUND: { status: 404, retryable: false, summary: 'no profile exists for this entity id' },
+  PRT_DECISION_NOT_FOUND: { status: 404, retryable: false, summary: 'no stored decision has this id' },
 
   PRT_SERVING_BAD_REQUEST: { status: 400, retryable: false, summary: 'the request does not match the API contract' },
   PRT_SERVING_NOT_FOUND: { status: 404, retryable: false, summary: 'no route matches the request' },

@@ -5,13 +5,19 @@ import { DefinitionError } from '../errors/index.js';
  * Where an expression is used decides which variables it may read.
  * - `event`: filters over one event: `attrs` (map), `eventType`, `time` (epoch ms, double), `key`.
  * - `profile`: conditions over a profile: `tags` (map), `attrs` (map), `key`, `now` (epoch ms, double).
+ * - `rule`: rule predicates: the triggering `event` (map: `type`, `time`, `attrs`), the profile's `tags` and `attrs`,
+ *   the rule `key` (map of key field → value) and `now`.
+ * - `pattern`: sequence stage conditions: the candidate `event` and `matched` (map of stage name → list of
+ *   events taken so far by this partial match).
  */
-export type ExpressionScope = 'event' | 'profile';
+export type ExpressionScope = 'event' | 'profile' | 'rule' | 'pattern';
 
 /** The variables an expression of each scope reads. */
 export const scopeVariables: Readonly<Record<ExpressionScope, Readonly<Record<string, string>>>> = {
   event: { attrs: 'map<string, dyn>', eventType: 'string', time: 'double', key: 'string' },
   profile: { tags: 'map<string, dyn>', attrs: 'map<string, dyn>', key: 'string', now: 'double' },
+  rule: { event: 'map<string, dyn>', tags: 'map<string, dyn>', attrs: 'map<string, dyn>', key: 'map<string, dyn>', now: 'double' },
+  pattern: { event: 'map<string, dyn>', matched: 'map<string, dyn>' },
 };
 
 /** A CEL expression compiled once, evaluated many times. */
@@ -146,5 +152,5 @@ function collectReferences(node: unknown, variables: ReadonlyArray<string>, refs
 }
 
 function scopeIsMap(name: string): boolean {
-  return name === 'attrs' || name === 'tags';
+  return name === 'attrs' || name === 'tags' || name === 'event' || name === 'matched' || name === 'key';
 }

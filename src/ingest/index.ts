@@ -3,7 +3,7 @@ export type { EventCatalog, EventTypeSpec, FieldType, EventLimits } from './cata
 export { SchemaMapper, splitCsvLine, taobaoSchema, adClickSchema } from './input-schema.js';
 export type { InputSchema } from './input-schema.js';
 export { Ingestor, defaultIngestorOptions } from './ingestor.js';
-export type { IngestTarget, IngestorOptions, IngestCounters, AppendResult } from './ingestor.js';
+export type { IngestTarget, IngestorOptions, IngestCounters, AppendResult, EventPosition } from './ingestor.js';
 export { replayFile, readLines, defaultReplayOptions } from './file-replay.js';
 export type { ReplayOptions, ReplayProgress } from './file-replay.js';
 export { decodeBody } from './decode-body.js';

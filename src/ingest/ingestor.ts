@@ -2,6 +2,8 @@ import {
   ControlType,
   encodeRecord,
   partitionOf,
+  ruleKeyOf,
+  type DefinitionSet,
   type AttrValue,
   type Clock,
   type DeadLetter,
@@ -62,6 +64,18 @@ export interface IngestCounters {
 /** Where an append landed: the next offset of each partition after it. */
 export type AppendResult = number[];
 
+/** Where one event was written: its copy in each partition that needs it. */
+export interface EventPosition {
+  partition: number;
+  offset: number;
+}
+
+/** Rules keyed by something else than the entity: their events are also written to the partition owning the rule key. */
+interface Rekey {
+  keyFields: ReadonlyArray<string>;
+  entityKeyField: string;
+}
+
 /**
  * The single writer of the event log. Partitions events by entity key,
  * appends them durably, hands them to the engine, and writes time marks that
@@ -76,6 +90,8 @@ export class Ingestor {
   private idleBase = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private readonly partitions: number;
+  /** Re-keyings by event type, from the definition revision the log is at. */
+  private rekeys = new Map<string, Rekey[]>();
 
   constructor(
     private readonly log: RecordLog,
@@ -133,13 +149,77 @@ export class Ingestor {
     const groups: LogRecord[][] = Array.from({ length: this.partitions }, () => []);
     let maxTime = this.streamTime;
     for (const event of events) {
-      groups[partitionOf(event.key, this.partitions)]!.push(event);
+      this.route(event, groups);
       if (event.time > maxTime) maxTime = event.time;
     }
     const result = await this.appendGroups(groups);
     this.counters.accepted += events.length;
     this.noteEvents(maxTime);
     return result;
+  }
+
+  /** Appends one event and resolves with where each of its copies landed (for synchronous decisions). */
+  async appendTracked(event: Event): Promise<EventPosition[]> {
+    const groups: LogRecord[][] = Array.from({ length: this.partitions }, () => []);
+    this.route(event, groups);
+    const positions: Array<Promise<EventPosition>> = [];
+    for (let p = 0; p < groups.length; p++) {
+      const records = groups[p]!;
+      if (records.length === 0) continue;
+      const partition = p;
+      positions.push(this.log.append(p, [encodeRecord(event)]).then((offset) => {
+        this.target.offer(partition, offset, records);
+        return { partition, offset };
+      }));
+    }
+    this.counters.batches++;
+    const out = await Promise.all(positions);
+    this.counters.accepted++;
+    this.noteEvents(Math.max(this.streamTime, event.time));
+    return out;
+  }
+
+  /**
+   * Puts an event in its entity's partition and, for each rule keyed by other
+   * fields, in the partition that owns the event's rule key (once per partition).
+   */
+  private route(event: Event, groups: LogRecord[][]): void {
+    const home = partitionOf(event.key, this.partitions);
+    groups[home]!.push(event);
+    const rekeys = this.rekeys.get(event.type);
+    if (rekeys === undefined) return;
+    let extra: number[] | undefined;
+    for (const r of rekeys) {
+      const key = ruleKeyOf(event, r.keyFields, r.entityKeyField);
+      if (key === undefined) continue;
+      const p = partitionOf(key, this.partitions);
+      if (p === home || extra?.includes(p) === true) continue;
+      (extra ??= []).push(p);
+      groups[p]!.push(event);
+    }
+  }
+
+  /**
+   * Routes events by a definition set from now on: events of the types a rule
+   * keyed by other fields than the entity reads are copied to the partition
+   * owning their rule key. Called when the set's `$definitions` record is
+   * appended, so every partition switches at that record.
+   */
+  setRouting(set: DefinitionSet): void {
+    const byType = new Map<string, Rekey[]>();
+    const seen = new Set<string>();
+    for (const rule of set.rules ?? []) {
+      if (rule.entityKeyed) continue;
+      for (const type of rule.eventTypes) {
+        const id = `${type}\u0000${rule.keyFields.join('\u0000')}`;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        let list = byType.get(type);
+        if (list === undefined) byType.set(type, (list = []));
+        list.push({ keyFields: rule.keyFields, entityKeyField: rule.entityKeyField });
+      }
+    }
+    this.rekeys = byType;
   }
 
   /**
@@ -185,9 +265,15 @@ export class Ingestor {
     return this.appendGroups(groups);
   }
 
-  /** Announces a definition revision to every partition; durable when resolved. */
-  async appendDefinitions(revision: number): Promise<AppendResult> {
-    return this.broadcast({ type: ControlType.Definitions, time: this.clock.now(), key: '', attrs: { revision } });
+  /**
+   * Announces a definition revision to every partition; durable when resolved.
+   * With the revision's set, events appended after this call are routed by it.
+   */
+  async appendDefinitions(revision: number, set?: DefinitionSet): Promise<AppendResult> {
+    const written = this.broadcast({ type: ControlType.Definitions, time: this.clock.now(), key: '', attrs: { revision } });
+    // The record is queued in every partition above: events appended from here on follow it.
+    if (set !== undefined) this.setRouting(set);
+    return written;
   }
 
   /** Writes a time mark to every partition now. */

@@ -5,6 +5,7 @@ import { DefinitionService, type DefinitionStore } from '../definitions/index.js
 import { Engine, systemClock, type Clock, type EngineOptions } from '../engine/index.js';
 import { Ingestor, type EventCatalog, type EventLimits, type InputSchema, taobaoSchema, adClickSchema } from '../ingest/index.js';
 import { createMetrics, type Metrics } from '../observability/index.js';
+import { DecisionHub, createNdjsonFileOutput, createWebhookOutput, type DecisionOutput } from '../decisions/index.js';
 import { createFileRecordLog, type FileRecordLog } from '../stores/filelog/index.js';
 import { createLmdbStore, type LmdbStore } from '../stores/lmdb/index.js';
 import { createPgliteDefinitionStore } from '../stores/pglite/index.js';
@@ -26,6 +27,8 @@ export interface EmbeddedSystem {
   readonly engine: Engine;
   readonly ingestor: Ingestor;
   readonly metrics: Metrics;
+  /** Decisions of rules: stored once each, streamed to subscribers and outputs. */
+  readonly decisions: DecisionHub;
   /** Wall-clock time the system finished opening, epoch ms. */
   readonly startedAt: number;
   /** Stops ingest and the engine (with a final checkpoint) and closes every store. */
@@ -72,6 +75,11 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
     const definitions = await DefinitionService.open(definitionStore, catalog, clock);
 
     let metrics: Metrics | undefined;
+    const outputs: DecisionOutput[] = [];
+    if (config.decisions.file !== '') outputs.push(createNdjsonFileOutput({ path: resolve(config.decisions.file) }));
+    if (config.decisions.webhookUrl !== '') outputs.push(createWebhookOutput({ url: config.decisions.webhookUrl, timeoutMs: config.decisions.webhookTimeoutMs }));
+    const decisions = new DecisionHub(store.decisions, outputs);
+    opened.push(() => decisions.close());
     const engine = await Engine.open(
       {
         outOfOrdernessMs: config.engine.outOfOrdernessMs,
@@ -88,6 +96,7 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
         checkpoints: store.checkpoints,
         profiles: store.profiles,
         deadLetters: store.deadLetters,
+        decisions,
         definitions,
         clock,
         onCheckpoint: (info) => metrics?.recordCheckpoint(info),
@@ -111,10 +120,12 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
       now: () => clock.now(),
     });
     // Every change of what is online reaches the engine through the log, at one position in every partition.
-    definitions.onOnlineChange((revision) => ingestor.appendDefinitions(revision).then(() => undefined));
+    // Events are routed by the rules online at the log's end; later changes switch routing at their log record.
+    ingestor.setRouting(definitions.currentSet());
+    definitions.onOnlineChange((revision) => ingestor.appendDefinitions(revision, definitions.currentSet()).then(() => undefined));
     // A change stored just before a crash may never have reached the log.
     const logged = await latestLoggedRevision(engine);
-    if (definitions.revision > logged) await ingestor.appendDefinitions(definitions.revision);
+    if (definitions.revision > logged) await ingestor.appendDefinitions(definitions.revision, definitions.currentSet());
 
     // Changes other writers make to the store (another process, SQL by hand) are followed too.
     const unfollow = await definitions.follow({
@@ -139,11 +150,13 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
       engine,
       ingestor,
       metrics,
+      decisions,
       startedAt: clock.now(),
       async close(closeOptions = {}) {
         await unfollow();
         ingestor.stop();
         await engine.stop({ checkpoint: closeOptions.checkpoint ?? true });
+        await decisions.close();
         await definitionStore.close();
         await store.close();
         await log.close();

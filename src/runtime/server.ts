@@ -42,6 +42,12 @@ export function servingContext(system: EmbeddedSystem): ServingContext {
     schemas: system.schemas,
     ingestor: system.ingestor,
     engine: system.engine,
+    decisions: {
+      list: (query) => system.decisions.store.list(query),
+      get: (id) => system.decisions.store.get(id),
+      count: () => system.decisions.store.count(),
+      subscribe: (listener) => system.decisions.subscribe(listener),
+    },
     metrics: system.metrics,
     partitionOf: (key) => partitionOf(key, config.partitions),
     limitsHttp: { maxBodyBytes: config.ingest.maxBodyBytes, maxBatchKeys: config.serving.maxBatchKeys, waitTimeoutMs: config.serving.waitTimeoutMs },

@@ -6,6 +6,8 @@ import { registerEventRoutes } from './routes/events.js';
 import { registerProfileRoutes } from './routes/profiles.js';
 import { registerTagRoutes } from './routes/tags.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerRuleRoutes } from './routes/rules.js';
+import { registerDecisionRoutes } from './routes/decisions.js';
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
@@ -51,6 +53,8 @@ export async function createApp(ctx: ServingContext, options: AppOptions): Promi
         { name: 'ingest', description: 'Send events and attributes' },
         { name: 'profiles', description: 'Read profiles' },
         { name: 'tags', description: 'Manage tag definitions' },
+        { name: 'rules', description: 'Manage decision rules' },
+        { name: 'decisions', description: 'Rule decisions: query, stream, decide' },
         { name: 'system', description: 'Health, metrics and diagnostics' },
       ],
     },
@@ -90,6 +94,8 @@ export async function createApp(ctx: ServingContext, options: AppOptions): Promi
   registerProfileRoutes(app, ctx);
   registerTagRoutes(app, ctx);
   registerSystemRoutes(app, ctx);
+  registerRuleRoutes(app, ctx);
+  registerDecisionRoutes(app, ctx);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -1,4 +1,4 @@
-import type { Clock, EngineStats, Event, AttrValue } from '../engine/index.js';
+import type { Clock, Decision, EngineStats, Event, AttrValue } from '../engine/index.js';
 import type { DefinitionService } from '../definitions/index.js';
 import type { AppendResult, EventCatalog, EventLimits, Ingestor, InputSchema } from '../ingest/index.js';
 import type { Metrics } from '../observability/index.js';
@@ -18,6 +18,16 @@ export interface ServingContext {
     stats(): EngineStats;
     /** Resolves once the engine processed up to these offsets and stored the profiles. */
     waitForOffsets(offsets: ReadonlyArray<number>): Promise<void>;
+    /** Run-time counters of each rule, summed over partitions, by rule id. */
+    ruleCounters(): ReadonlyMap<string, RuleCountersView>;
+  };
+  /** Stored decisions and the live feed of new ones. */
+  decisions: {
+    list(query: { limit: number; ruleId?: string; entity?: string; before?: number }): Array<Decision & { cursor: number }>;
+    get(id: string): Decision | undefined;
+    count(): number;
+    /** Calls `listener` with each batch of new decisions; returns a function that stops it. */
+    subscribe(listener: (decisions: ReadonlyArray<Decision>) => void): () => void;
   };
   metrics: Metrics;
   /** Partition of an entity key. */
@@ -28,6 +38,21 @@ export interface ServingContext {
     /** Longest wait of a `?wait=true` request for its events to become visible, ms. */
     waitTimeoutMs: number;
   };
+}
+
+/** A rule's run-time counters as the API shows them. */
+export interface RuleCountersView {
+  version: number;
+  evaluations: number;
+  decisions: number;
+  errors: number;
+  lastError: string | undefined;
+  /** Processing time of the latest error, epoch ms (0 when none). */
+  lastErrorAt: number;
+  late: number;
+  missingKey: number;
+  droppedPartialMatches: number;
+  keys: number;
 }
 
 export type { AppendResult, Event, AttrValue };

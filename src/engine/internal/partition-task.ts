@@ -1,7 +1,9 @@
 import { Packr } from 'msgpackr';
 import { ControlType, type AttrValue, type Event, type LogRecord } from '../event.js';
 import type { DefinitionSet, RuleContext, StatisticTagSpec, RuleTagSpec } from '../definition-set.js';
-import type { DeadLetter, EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta, Profile, ProfileTag, TagValue } from '../ports.js';
+import type { DeadLetter, Decision, EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta, Profile, ProfileTag, TagValue } from '../ports.js';
+import { partitionOf } from '../partitioner.js';
+import { RULE_STATE_PREFIX, RuleRuntime, type RuleCounters, type RuleHost } from './rule-runtime.js';
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
 import { RuleOperator } from './rule-operator.js';
 import { TimerQueue } from './timer-queue.js';
@@ -64,6 +66,8 @@ interface Wiring {
   attrDependents: Map<string, number[]>;
   attrAllRules: number[];
   byStateId: Map<string, StatisticOperator | RuleOperator>;
+  /** Tag operators by tag id. */
+  byId: Map<string, StatisticOperator | RuleOperator>;
 }
 
 /**
@@ -71,7 +75,7 @@ interface Wiring {
  * consumes its log partition in offset order and is a pure function of it, so
  * a restore from a checkpoint followed by a replay reproduces an uninterrupted run.
  */
-export class PartitionTask {
+export class PartitionTask implements RuleHost {
   /** Next log offset to process. */
   offset = 0;
   /** Highest event time seen (from events and marks). */
@@ -113,8 +117,20 @@ export class PartitionTask {
   private profileList: number[] = [];
   private profileDeleted: string[] = [];
   private deadLetters: DeadLetter[] = [];
+  private decisions: Decision[] = [];
 
-  constructor(readonly partition: number, private readonly time: TimePolicy) {}
+  /** Decision rules of this partition. */
+  private readonly rules: RuleRuntime;
+  /** Some online rule is keyed by other fields than the entity, so events may arrive here as copies. */
+  private rekeyed = false;
+  /** Tags set by rules on entity profiles: tag id → [value, time, rule version]. */
+  private ruleTags: Array<Record<string, [TagValue, number, number]> | undefined> = [];
+  /** Log offset of the record being processed. */
+  currentOffset = 0;
+
+  constructor(readonly partition: number, private readonly time: TimePolicy, readonly partitionCount = 1) {
+    this.rules = new RuleRuntime(this);
+  }
 
   /** Number of entities with state. */
   get entityCount(): number {
@@ -153,6 +169,9 @@ export class PartitionTask {
     this.wiring = wire(stats, orderRules(rulesUnordered));
     this.ruleMark = new Uint8Array(this.wiring.rules.length);
     this.revision = set.revision;
+    const ruleSpecs = set.rules ?? [];
+    this.rules.apply(ruleSpecs);
+    this.rekeyed = ruleSpecs.some((r) => !r.entityKeyed);
     // A new rule tag, or one whose inputs now start from empty state, applies to every
     // entity already known, not only to those touched later.
     const stale = this.staleRules(fresh, stats.filter((op) => !previous.has(op.spec.stateId)));
@@ -207,6 +226,7 @@ export class PartitionTask {
    * resolve it, call {@link applyDefinitions} and then {@link skipTo}(offset + 1).
    */
   process(record: LogRecord, offset: number): number | undefined {
+    this.currentOffset = offset;
     if (record.type.charCodeAt(0) !== 36) {
       this.processEvent(record, offset);
       this.offset = offset + 1;
@@ -219,6 +239,7 @@ export class PartitionTask {
         if (typeof now === 'number' && now > this.processingTime) this.processingTime = now;
         this.advanceTime(record.time);
         this.fireProcessingTimers();
+        if (this.rules.size > 0) this.rules.advance();
         break;
       }
       case ControlType.Attributes:
@@ -262,9 +283,21 @@ export class PartitionTask {
         counters.lateApplied++;
       }
     }
-    if (t > this.streamTime) this.streamTime = t;
+    if (t > this.streamTime) {
+      // Time moves before the event applies, as if a mark at t came just before it:
+      // buckets that expired by t leave their windows and entities idle past their
+      // TTL expire first. Marks are written by the wall clock, so whether one fell
+      // just before this event must not change any value or time of change.
+      this.streamTime = t;
+      const wm = t - this.time.outOfOrdernessMs;
+      if (wm > this.watermark) this.watermark = wm;
+      if (this.viewTimers.peekTime() <= t) this.fireViewTimers();
+      if (this.ttlTimers.peekTime() <= this.watermark) this.fireTtlTimers();
+    }
     const now = this.streamTime;
-    const ops = this.wiring.routes.get(event.type);
+    // A copy of an event written here for a rule keyed by other fields: only rules see it.
+    const home = !this.rekeyed || partitionOf(event.key, this.partitionCount) === this.partition;
+    const ops = home ? this.wiring.routes.get(event.type) : undefined;
     if (ops !== undefined) {
       let slot = this.slots.get(event.key);
       const fresh = slot === undefined;
@@ -314,6 +347,7 @@ export class PartitionTask {
         }
       }
     }
+    if (this.rules.size > 0) this.rules.onEvent(event);
     this.advanceTime(t);
   }
 
@@ -408,13 +442,17 @@ export class PartitionTask {
     if (this.viewTimers.peekTime() <= this.streamTime) this.fireViewTimers();
     if (this.eventTimers.peekTime() <= this.watermark) this.fireOwnerTimers(this.eventTimers, this.watermark, 'event');
     if (this.ttlTimers.peekTime() <= this.watermark) this.fireTtlTimers();
+    if (this.rules.nextEventTimer() <= this.watermark) this.rules.advance();
   }
 
   private readonly onViewTimer = (time: number, slot: number): void => {
     if (this.viewTimerAt[slot] !== time) return; // stale: rescheduled or entity removed
     this.viewTimerAt[slot] = NO_TIMER;
     this.counters.timersFired++;
-    const now = this.streamTime;
+    // Move the windows to the timer's time, the next bucket expiry, not to the stream
+    // time: each expiry is then applied (and rules see it) at its own time, one after
+    // the other, however far the stream time jumped since the last record.
+    const now = time;
     const windowed = this.wiring.windowed;
     let changed = false;
     let emptied = false;
@@ -550,6 +588,7 @@ export class PartitionTask {
 
   private hasState(slot: number): boolean {
     if (this.attrs[slot] !== undefined) return true;
+    if (this.ruleTags[slot] !== undefined) return true;
     for (const op of this.wiring.stats) if (op.has(slot)) return true;
     for (const op of this.wiring.rules) if (op.has(slot)) return true;
     return false;
@@ -562,6 +601,7 @@ export class PartitionTask {
     for (const op of this.wiring.rules) op.clear(slot);
     this.attrs[slot] = undefined;
     this.attrTimes[slot] = undefined;
+    this.ruleTags[slot] = undefined;
     this.viewTimerAt[slot] = NO_TIMER;
     this.ttlTimerAt[slot] = NO_TIMER;
     this.slots.delete(key);
@@ -605,6 +645,14 @@ export class PartitionTask {
       if (!op.has(slot)) continue;
       tags[op.spec.id] = { value: op.value(slot) ?? null, updatedAt: op.updatedAt(slot), version: op.spec.version };
     }
+    const set = this.ruleTags[slot];
+    if (set !== undefined) {
+      for (const id of Object.keys(set)) {
+        if (tags[id] !== undefined) continue; // a tag definition with this id wins
+        const [value, at, version] = set[id]!;
+        tags[id] = { value, updatedAt: at, version };
+      }
+    }
     const attributes: Profile['attributes'] = {};
     const values = this.attrs[slot];
     const times = this.attrTimes[slot];
@@ -642,6 +690,60 @@ export class PartitionTask {
     const letters = this.deadLetters;
     this.deadLetters = [];
     return letters;
+  }
+
+  /** Decisions produced since the last call. */
+  drainDecisions(): Decision[] {
+    const out = this.decisions;
+    this.decisions = [];
+    return out;
+  }
+
+  /** Run-time counters of the decision rules. */
+  ruleCounters(): RuleCounters[] {
+    return this.rules.counters();
+  }
+
+  /** Re-arms rule timers once every checkpointed entity is restored. */
+  finishRestore(): void {
+    this.rules.restored();
+  }
+
+  // ---------------------------------------------------------------- rule host
+
+  /** @internal */
+  profileContext(entity: string, tagIds: ReadonlyArray<string>): { tags: Record<string, TagValue>; attrs: Record<string, AttrValue> } {
+    const slot = this.slots.get(entity);
+    const tags: Record<string, TagValue> = {};
+    if (tagIds.length > 0) {
+      const byId = this.wiring.byId;
+      for (const id of tagIds) {
+        const op = byId.get(id);
+        let value: TagValue | undefined;
+        if (op !== undefined) value = slot !== undefined && op.has(slot) ? op.value(slot) : op.defaultValue;
+        else if (slot !== undefined) value = this.ruleTags[slot]?.[id]?.[0];
+        if (value !== undefined && value !== null) tags[id] = value;
+      }
+    }
+    return { tags, attrs: slot === undefined ? {} : (this.attrs[slot] ?? {}) };
+  }
+
+  /** @internal */
+  setRuleTag(entity: string, tagId: string, value: TagValue, time: number, version: number): void {
+    let slot = this.slots.get(entity);
+    if (slot === undefined) slot = this.allocate(entity);
+    const set = (this.ruleTags[slot] ??= {});
+    const old = set[tagId];
+    if (old !== undefined && old[0] === value && old[2] === version) return;
+    set[tagId] = [value, time, version];
+    if (time > this.lastTime[slot]!) this.lastTime[slot] = time;
+    this.armTtl(slot);
+    this.markDirty(slot);
+  }
+
+  /** @internal */
+  emitDecision(decision: Decision): void {
+    this.decisions.push(decision);
   }
 
   /** Rule-tag evaluation errors per tag id. */
@@ -682,6 +784,7 @@ export class PartitionTask {
     this.checkpointList = [];
     const deletes = [...this.checkpointDeleted];
     this.checkpointDeleted.clear();
+    this.rules.checkpointChanges(upserts, deletes, (data) => snapshotCodec.pack(data));
     return { meta: this.meta(checkpointId), upserts, deletes };
   }
 
@@ -689,7 +792,7 @@ export class PartitionTask {
     const states: Array<[string, unknown]> = [];
     for (const op of this.wiring.stats) if (op.has(slot)) states.push([op.spec.stateId, op.snapshot(slot)]);
     for (const op of this.wiring.rules) if (op.has(slot)) states.push([op.spec.stateId, op.snapshot(slot)]);
-    return snapshotCodec.pack([this.lastTime[slot], this.attrs[slot] ?? null, this.attrTimes[slot] ?? null, states]);
+    return snapshotCodec.pack([this.lastTime[slot], this.attrs[slot] ?? null, this.attrTimes[slot] ?? null, states, this.ruleTags[slot] ?? null]);
   }
 
   /** Restores progress from a checkpoint meta (definitions must be applied first). */
@@ -703,13 +806,19 @@ export class PartitionTask {
 
   /** Restores one entity from its snapshot and re-arms its timers. */
   restoreEntity(key: string, snapshot: EntitySnapshot): void {
-    const [lastTime, attrs, attrTimes, states] = snapshotCodec.unpack(snapshot) as [
+    if (key.startsWith(RULE_STATE_PREFIX)) {
+      this.rules.restore(key, snapshotCodec.unpack(snapshot));
+      return;
+    }
+    const [lastTime, attrs, attrTimes, states, ruleTags] = snapshotCodec.unpack(snapshot) as [
       number,
       Record<string, AttrValue> | null,
       Record<string, number> | null,
       Array<[string, unknown]>,
+      Record<string, [TagValue, number, number]> | null | undefined,
     ];
     const slot = this.allocate(key);
+    if (ruleTags !== null && ruleTags !== undefined) this.ruleTags[slot] = ruleTags;
     this.lastTime[slot] = lastTime;
     if (attrs !== null) this.attrs[slot] = attrs;
     if (attrTimes !== null) this.attrTimes[slot] = attrTimes;
@@ -742,6 +851,7 @@ function emptyWiring(): Wiring {
     attrDependents: new Map(),
     attrAllRules: [],
     byStateId: new Map(),
+    byId: new Map(),
   };
 }
 
@@ -778,7 +888,7 @@ function wire(stats: StatisticOperator[], rules: RuleOperator[]): Wiring {
       list.push(op);
     }
   }
-  const byId = new Map<string, StatisticOperator | RuleOperator>();
+  const byId = w.byId;
   for (const op of stats) byId.set(op.spec.id, op);
   for (const op of rules) byId.set(op.spec.id, op);
   rules.forEach((op, r) => {

@@ -12,6 +12,7 @@ import type {
 } from '../../engine/index.js';
 import type { DeadLetterReader, ProfileReader } from '../../serving/index.js';
 import { StoreError } from '../../errors/index.js';
+import { openLmdbDecisionStore, type LmdbDecisionStore } from './decision-store.js';
 
 /** Options of {@link createLmdbStore}. */
 export interface LmdbStoreOptions {
@@ -21,12 +22,15 @@ export interface LmdbStoreOptions {
   maxDeadLetters: number;
   /** Upper bound of the memory map, bytes. */
   mapSizeBytes: number;
+  /** Decisions kept; the oldest are removed beyond this. */
+  maxDecisions: number;
 }
 
 /** Defaults of {@link LmdbStoreOptions} (path has none). */
 export const defaultLmdbStoreOptions: Omit<LmdbStoreOptions, 'path'> = Object.freeze({
   maxDeadLetters: 100_000,
   mapSizeBytes: 64 * 1024 ** 3,
+  maxDecisions: 1_000_000,
 });
 
 // Stored profile layout: compact arrays, decoded into `Profile` on read.
@@ -41,6 +45,7 @@ export interface LmdbStore {
   readonly checkpoints: CheckpointStore;
   readonly profiles: ProfileSink & ProfileReader;
   readonly deadLetters: DeadLetterSink & DeadLetterReader;
+  readonly decisions: LmdbDecisionStore;
   /** Approximate bytes used on disk by the environment. */
   sizeBytes(): number;
   close(): Promise<void>;
@@ -52,7 +57,7 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
   let root: RootDatabase;
   try {
     mkdirSync(opts.path, { recursive: true });
-    root = open({ path: opts.path, maxDbs: 8, mapSize: opts.mapSizeBytes, compression: false });
+    root = open({ path: opts.path, maxDbs: 16, mapSize: opts.mapSizeBytes, compression: false });
   } catch (err: unknown) {
     throw new StoreError('PRT_STORE_UNAVAILABLE', `LMDB store at ${opts.path} could not be opened: ${(err as Error).message}`, { subject: opts.path }, { cause: err });
   }
@@ -171,10 +176,13 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
     },
   };
 
+  const decisions = openLmdbDecisionStore(root, { maxDecisions: opts.maxDecisions });
+
   return {
     checkpoints,
     profiles,
     deadLetters,
+    decisions,
     sizeBytes() {
       const stat = root.getStats() as { pageSize?: number; treeBranchPageCount?: number; lastPageNumber?: number };
       return (stat.lastPageNumber ?? 0) * (stat.pageSize ?? 4096);

@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import type {
+  CepContext,
+  CepPatternSpec,
+  CepSkipStrategy,
+  CepStage,
+  Event,
+  RuleAggregateSpec,
+  RuleConditionNode,
+  RulePredicateContext,
+  RuleSequenceSpec,
+  RuleSpec,
+  TagValue,
+  WindowSpec,
+} from '../engine/index.js';
+import { compileExpression, toPlainValue } from '../expr/index.js';
+import type { EventCatalog } from '../ingest/index.js';
+import { DEFAULT_MAX_DISTINCT } from './compile-tag.js';
+import { parseDuration } from './duration.js';
+import type { ConditionDocument, PatternStageDocument, RuleDocument, RuleWindowDocument, SkipStrategyDocument } from './rule-document.js';
+import { checkRule } from './validate-rule.js';
+
+/** Partial matches kept per key and sequence when a rule does not say. */
+export const DEFAULT_MAX_PARTIAL_MATCHES = 1_000;
+
+/**
+ * Validates and compiles a rule document at a version into the engine's
+ * spec: expressions compiled once into closures, durations into milliseconds,
+ * sequences into CEP patterns, and a `stateId` that changes only when the
+ * computation does.
+ */
+export function compileRule(input: unknown, version: number, catalog: EventCatalog): RuleSpec {
+  const { doc, facts } = checkRule(input, catalog);
+  const aggregates: RuleAggregateSpec[] = [];
+  const sequences: RuleSequenceSpec[] = [];
+  const tagInputs = new Set<string>();
+  const maxPartialMatches = doc.limits?.maxPartialMatches ?? DEFAULT_MAX_PARTIAL_MATCHES;
+  let longestMs = 0;
+
+  const compileNode = (node: ConditionDocument, path: string): RuleConditionNode => {
+    if ('all' in node) return Object.freeze({ op: 'all', children: Object.freeze(node.all.map((c, i) => compileNode(c, `${path}/all/${i}`))) });
+    if ('any' in node) return Object.freeze({ op: 'any', children: Object.freeze(node.any.map((c, i) => compileNode(c, `${path}/any/${i}`))) });
+    if ('not' in node) return Object.freeze({ op: 'not', child: compileNode(node.not, `${path}/not`) });
+    if ('expr' in node) {
+      const expr = compileExpression(node.expr, 'rule', `${path}/expr`, doc.id);
+      for (const t of expr.references.tags ?? []) tagInputs.add(t);
+      return Object.freeze({ op: 'expr', evaluate: (ctx: RulePredicateContext) => expr.evaluate(ctx) === true });
+    }
+    if ('aggregate' in node) {
+      const a = node.aggregate;
+      let filter: ((event: Event) => boolean) | null = null;
+      if (a.filter !== undefined) {
+        const f = compileExpression(a.filter, 'event', `${path}/aggregate/filter`, doc.id);
+        filter = (event: Event) => f.evaluate({ attrs: event.attrs, eventType: event.type, time: event.time, key: event.key }) === true;
+      }
+      const window = compileWindow(a.window);
+      if (window.kind !== 'lifetime') longestMs = Math.max(longestMs, window.sizeMs);
+      aggregates.push(
+        Object.freeze({
+          eventTypes: Object.freeze([...a.eventTypes]),
+          filter,
+          aggregate: a.fn,
+          field: a.field ?? null,
+          window,
+          maxDistinct: DEFAULT_MAX_DISTINCT,
+        }),
+      );
+      return Object.freeze({ op: 'aggregate', index: aggregates.length - 1, comparison: node.op, threshold: node.value });
+    }
+    const seq = node.sequence;
+    const withinMs = seq.within === undefined ? 0 : parseDuration(seq.within)!;
+    longestMs = Math.max(longestMs, withinMs);
+    const pattern: CepPatternSpec = Object.freeze({
+      stages: Object.freeze(seq.pattern.map((stage, i) => compileStage(stage, `${path}/sequence/pattern/${i}`, doc.id, seq.pattern.map((s) => s.name)))),
+      withinMs,
+      skip: compileSkip(seq.skip),
+      maxPartialMatches,
+      emitTimeouts: node.on === 'timeout',
+    });
+    const types = new Set<string>();
+    for (const stage of seq.pattern) for (const t of stage.eventTypes) types.add(t);
+    sequences.push(Object.freeze({ eventTypes: Object.freeze([...types].sort()), pattern }));
+    return Object.freeze({ op: 'sequence', index: sequences.length - 1, on: node.on ?? 'match' });
+  };
+
+  const condition = compileNode(doc.condition, '/condition');
+  let setTag: RuleSpec['setTag'] = null;
+  const out = doc.outputs?.setTag;
+  if (out !== undefined) {
+    if (out.expr !== undefined) {
+      const expr = compileExpression(out.expr, 'rule', '/outputs/setTag/expr', doc.id);
+      for (const t of expr.references.tags ?? []) tagInputs.add(t);
+      setTag = Object.freeze({ id: out.id, value: (ctx: RulePredicateContext): TagValue => toPlainValue(expr.evaluate(ctx)) });
+    } else {
+      const constant: TagValue = out.value ?? true;
+      setTag = Object.freeze({ id: out.id, value: () => constant });
+    }
+  }
+  const computation = {
+    key: doc.key,
+    trigger: doc.trigger ?? null,
+    condition: doc.condition,
+    ordering: doc.ordering ?? 'event-time',
+    time: doc.time ?? 'event',
+    outputs: doc.outputs ?? null,
+    limits: doc.limits ?? null,
+  };
+  return Object.freeze({
+    id: doc.id,
+    version,
+    stateId: `${doc.id}:${createHash('sha256').update(JSON.stringify(computation)).digest('hex').slice(0, 16)}`,
+    keyFields: Object.freeze([...doc.key]),
+    entityKeyField: catalog.entityKey,
+    entityKeyed: facts.entityKeyed,
+    eventTypes: Object.freeze(facts.eventTypes),
+    triggerTypes: Object.freeze(doc.trigger === undefined ? facts.eventTypes : [...doc.trigger.eventTypes].sort()),
+    ordering: doc.ordering ?? 'event-time',
+    time: doc.time ?? 'event',
+    condition,
+    aggregates: Object.freeze(aggregates),
+    sequences: Object.freeze(sequences),
+    tagInputs: Object.freeze([...tagInputs].sort()),
+    setTag,
+    stateTtlMs: doc.limits?.stateTtl !== undefined ? parseDuration(doc.limits.stateTtl)! : longestMs,
+  });
+}
+
+function compileWindow(window: RuleWindowDocument): WindowSpec {
+  switch (window.type) {
+    case 'lifetime':
+      return Object.freeze({ kind: 'lifetime' });
+    case 'tumbling':
+      return Object.freeze({ kind: 'tumbling', sizeMs: parseDuration(window.size)! });
+    case 'sliding':
+      return Object.freeze({ kind: 'sliding', sizeMs: parseDuration(window.size)!, slideMs: parseDuration(window.slide)! });
+  }
+}
+
+function compileSkip(skip: SkipStrategyDocument | undefined): CepSkipStrategy {
+  if (skip === undefined || skip === 'noSkip') return Object.freeze({ kind: 'noSkip' });
+  if (skip === 'skipToNext' || skip === 'skipPastLastEvent') return Object.freeze({ kind: skip });
+  return Object.freeze({ kind: skip.strategy, stage: skip.stage });
+}
+
+const CONTIGUITY = { next: 'strict', followedBy: 'relaxed', followedByAny: 'nondeterministic' } as const;
+const INNER = { relaxed: 'relaxed', consecutive: 'strict', allowCombinations: 'nondeterministic' } as const;
+
+function compileStage(stage: PatternStageDocument, path: string, ruleId: string, names: string[]): CepStage {
+  const types = new Set(stage.eventTypes);
+  const where = stage.where === undefined ? undefined : stageCondition(stage.where, `${path}/where`, ruleId, names);
+  const condition = where === undefined ? (event: Event) => types.has(event.type) : (event: Event, ctx: CepContext) => types.has(event.type) && where(event, ctx);
+  const out: { -readonly [K in keyof CepStage]: CepStage[K] } = { name: stage.name, condition };
+  if (stage.contiguity === 'notNext' || stage.contiguity === 'notFollowedBy') {
+    out.kind = stage.contiguity;
+    return Object.freeze(out);
+  }
+  out.contiguity = CONTIGUITY[stage.contiguity ?? 'followedBy'];
+  let min = 1;
+  let max: number | null = 1;
+  if (typeof stage.times === 'number') min = max = stage.times;
+  else if (stage.times !== undefined) ({ min, max } = stage.times);
+  if (stage.oneOrMore === true) max = null;
+  out.min = min;
+  out.max = max;
+  if (stage.optional === true) out.optional = true;
+  if (stage.greedy === true) out.greedy = true;
+  if (stage.inner !== undefined) out.inner = INNER[stage.inner];
+  if (stage.until !== undefined) {
+    const until = stageCondition(stage.until, `${path}/until`, ruleId, names);
+    out.until = until;
+  }
+  return Object.freeze(out);
+}
+
+/** A CEL stage condition reading the candidate `event` and the events earlier stages took (`matched.<stage>`). */
+function stageCondition(source: string, path: string, ruleId: string, names: string[]): (event: Event, ctx: CepContext) => boolean {
+  const expr = compileExpression(source, 'pattern', path, ruleId);
+  const stages = expr.dynamic.includes('matched') ? names : (expr.references.matched ?? []);
+  if (stages.length === 0) {
+    const context = { event: undefined as unknown, matched: {} };
+    return (event) => {
+      context.event = event;
+      return expr.evaluate(context) === true;
+    };
+  }
+  return (event, ctx) => {
+    const matched: Record<string, readonly Event[]> = {};
+    for (const name of stages) matched[name] = ctx.eventsFor(name);
+    return expr.evaluate({ event, matched }) === true;
+  };
+}
