@@ -1,0 +1,204 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import type { TagDocument } from '../../src/definitions/index.js';
+import type { Profile } from '../../src/engine/index.js';
+import { defaultReplayOptions, replayFile, taobaoSchema, type ReplayOptions, type ReplayProgress } from '../../src/ingest/index.js';
+import type { PortraitConfig } from '../../src/config/index.js';
+import type { EmbeddedSystem } from '../../src/runtime/embedded-system.js';
+import { cleanup, openTestSystem, testConfig } from '../helpers/system.js';
+
+afterEach(cleanup);
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const DATA = resolve(repoRoot, '../shared/data/UserBehavior.csv');
+const SOURCE = 'test:user-behavior';
+const BEHAVIOURS = ['pv', 'cart', 'fav', 'buy'] as const;
+const OUT_OF_ORDERNESS_MS = 5_000;
+const ALLOWED_LATENESS_MS = 60_000;
+// Sliding window checked at the end of the stream: 1 h of page views in 10 min steps.
+const WINDOW_MS = 3_600_000;
+const SLIDE_MS = 600_000;
+
+const TAGS: TagDocument[] = [
+  ...BEHAVIOURS.map((b): TagDocument => ({ id: `${b}_count`, kind: 'statistic', eventTypes: [b], aggregate: 'count', window: { type: 'lifetime' } })),
+  { id: 'items', kind: 'statistic', eventTypes: [...BEHAVIOURS], aggregate: 'distinct', field: 'item_id', window: { type: 'lifetime' } },
+  { id: 'pv_1h', kind: 'statistic', eventTypes: ['pv'], aggregate: 'count', window: { type: 'sliding', size: '1h', slide: '10m' } },
+];
+
+// ------------------------------------------------------------------ the reference, from the file alone
+
+interface Expected {
+  /** user → tag → value, for tags with a value. */
+  users: Map<string, Record<string, number>>;
+  /** Lines dropped as later than the allowed lateness (line numbers). */
+  late: number[];
+  maxTime: number;
+}
+
+/**
+ * Reads the CSV with plain string splitting and counts, per user, the
+ * behaviours, the distinct items and the page views of the last hour at the
+ * end of the stream. An event more than out-of-orderness + allowed lateness
+ * behind the highest time before it is dropped, as the engine's default
+ * `count` policy documents (the file is in time order apart from such rows).
+ */
+function expectedFromFile(text: string): Expected {
+  const counts = new Map<string, { pv: number; cart: number; fav: number; buy: number; items: Set<string>; pvTimes: number[] }>();
+  const late: number[] = [];
+  let maxTime = -Infinity;
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    const [user, item, , behaviour, seconds] = line.split(',');
+    const time = Number(seconds) * 1000;
+    if (time < maxTime - OUT_OF_ORDERNESS_MS - ALLOWED_LATENESS_MS) {
+      late.push(i + 1);
+      return;
+    }
+    maxTime = Math.max(maxTime, time);
+    let c = counts.get(user!);
+    if (c === undefined) counts.set(user!, (c = { pv: 0, cart: 0, fav: 0, buy: 0, items: new Set(), pvTimes: [] }));
+    c[behaviour as (typeof BEHAVIOURS)[number]]++;
+    c.items.add(item!);
+    if (behaviour === 'pv') c.pvTimes.push(time);
+  });
+  const viewStart = Math.floor(maxTime / SLIDE_MS) * SLIDE_MS + SLIDE_MS - WINDOW_MS;
+  const users = new Map<string, Record<string, number>>();
+  for (const [user, c] of counts) {
+    const values: Record<string, number> = {};
+    for (const b of BEHAVIOURS) if (c[b] > 0) values[`${b}_count`] = c[b];
+    values.items = c.items.size;
+    const recent = c.pvTimes.filter((t) => Math.floor(t / SLIDE_MS) * SLIDE_MS >= viewStart).length;
+    if (recent > 0) values.pv_1h = recent;
+    users.set(user, values);
+  }
+  return { users, late, maxTime };
+}
+
+// ------------------------------------------------------------------ helpers
+
+async function openSystem(config?: PortraitConfig): Promise<EmbeddedSystem> {
+  // No idle marks: the log holds only what the replay writes, so runs compare exactly.
+  const system = await openTestSystem(config ?? (await testConfig({ 'engine.latePolicy': 'deadletter' })), { start: false });
+  system.engine.start();
+  return system;
+}
+
+async function putOnline(system: EmbeddedSystem): Promise<void> {
+  for (const doc of TAGS) {
+    await system.definitions.createTag(doc);
+    await system.definitions.setTagStatus(doc.id, 'online');
+  }
+}
+
+function replay(system: EmbeddedSystem, options: Partial<ReplayOptions> = {}): Promise<ReplayProgress> {
+  return replayFile(system.ingestor, system.catalog, system.limits, system.clock, {
+    ...defaultReplayOptions,
+    chunkLines: 8_192,
+    file: DATA,
+    schema: taobaoSchema,
+    sourceId: SOURCE,
+    referenceNow: Date.UTC(2024, 0, 1),
+    ...options,
+  });
+}
+
+function storedProfiles(system: EmbeddedSystem): Map<string, Profile> {
+  const out = new Map<string, Profile>();
+  const reader = system.store.profiles;
+  let after: string | undefined;
+  for (;;) {
+    const ids = reader.listProfileIds(1000, after);
+    if (ids.length === 0) return out;
+    for (const id of ids) out.set(id, reader.getProfile(id)!);
+    after = ids[ids.length - 1];
+  }
+}
+
+function sorted(profiles: Map<string, Profile>): Profile[] {
+  return [...profiles.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+const haveData = existsSync(DATA);
+
+// ------------------------------------------------------------------ tests
+
+describe.skipIf(!haveData)('replay of the public UserBehavior.csv', () => {
+  it('gives every user the counts, distinct items and last-hour page views computed from the file', async () => {
+    const expected = expectedFromFile(readFileSync(DATA, 'utf8'));
+    // The file's last row is cut short ("…,pv,15": 15 s after the epoch): the one row later than allowed.
+    expect(expected.late).toEqual([96_169]);
+
+    const system = await openSystem();
+    await putOnline(system);
+    const progress = await replay(system);
+    expect(progress).toMatchObject({ lines: 96_169, appended: 96_169, skipped: 0, rejected: 0, maxTime: expected.maxTime });
+    await system.engine.drain();
+
+    const stored = storedProfiles(system);
+    expect(stored.size).toBe(expected.users.size);
+    const mismatches: Array<{ user: string; stored: Record<string, unknown> | undefined; expected: Record<string, number> }> = [];
+    for (const [user, values] of expected.users) {
+      const p = stored.get(user);
+      const got = p === undefined ? undefined : Object.fromEntries(Object.entries(p.tags).map(([id, t]) => [id, t.value]));
+      const same = got !== undefined && Object.keys(got).length === Object.keys(values).length && Object.entries(values).every(([id, v]) => got[id] === v);
+      if (!same) mismatches.push({ user, stored: got, expected: values });
+    }
+    expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(mismatches.length).toBe(0);
+
+    // Totals per behaviour as the data's README states them, minus the cut row (a page view).
+    const total = (tag: string) => [...stored.values()].reduce((n, p) => n + ((p.tags[tag]?.value as number | undefined) ?? 0), 0);
+    expect(BEHAVIOURS.map((b) => total(`${b}_count`))).toEqual([85_774 - 1, 5_292, 2_959, 2_144]);
+    expect(total('pv_1h')).toBeGreaterThan(0);
+
+    // The late row went to the dead letters with the engine's code.
+    const stats = system.engine.stats().partitions;
+    expect(stats.reduce((n, p) => n + p.lateDropped, 0)).toBe(1);
+    const letters = system.store.deadLetters.listDeadLetters(10);
+    expect(letters.map((l) => [l.stage, l.code, l.path])).toEqual([['engine', 'PRT_ENGINE_LATE_EVENT', '/time']]);
+    expect(JSON.parse(letters[0]!.payload)).toMatchObject({ type: 'pv', time: 15_000, key: '301780' });
+  });
+
+  it('an interrupted replay resumed from the engine source positions loses no line and counts none twice', async () => {
+    const uninterrupted = await openSystem();
+    await putOnline(uninterrupted);
+    await replay(uninterrupted);
+    await uninterrupted.engine.drain();
+    const expected = sorted(storedProfiles(uninterrupted));
+    await uninterrupted.close();
+
+    // 1. Stopped by its AbortSignal after a few chunks, then resumed in the same process.
+    const same = await openSystem();
+    await putOnline(same);
+    const stop = new AbortController();
+    const first = await replay(same, { signal: stop.signal, onChunk: (p) => p.lines >= 3 * 8_192 && stop.abort() });
+    expect(first.lines).toBe(3 * 8_192);
+    await same.engine.drain(); // the positions are those the engine has processed
+    const positions = same.engine.sourcePositions(SOURCE);
+    expect(positions).toEqual(Array.from({ length: same.ingestor.partitionCount }, () => 3 * 8_192));
+    const rest = await replay(same, { resume: positions });
+    expect(rest.skipped + rest.rejected).toBe(3 * 8_192);
+    expect(first.appended + rest.appended).toBe(96_169);
+    await same.engine.drain();
+    expect(sorted(storedProfiles(same))).toEqual(expected);
+
+    // 2. Stopped, then the process "crashes" (no final checkpoint, engine behind the log) and
+    //    a new one resumes right after opening, as `portrait replay` does.
+    const config = await testConfig({ 'engine.latePolicy': 'deadletter', 'engine.checkpointIntervalMs': 100 });
+    const crashed = await openSystem(config);
+    await putOnline(crashed);
+    const stop2 = new AbortController();
+    await replay(crashed, { signal: stop2.signal, onChunk: (p) => p.lines >= 5 * 8_192 && stop2.abort() });
+    await crashed.close({ checkpoint: false });
+    const restarted = await openSystem(config);
+    const resumeAt = restarted.engine.sourcePositions(SOURCE);
+    expect(resumeAt).toEqual(Array.from({ length: restarted.ingestor.partitionCount }, () => 5 * 8_192));
+    await replay(restarted, { resume: resumeAt });
+    await restarted.engine.drain();
+    expect(sorted(storedProfiles(restarted))).toEqual(expected);
+    expect(restarted.store.deadLetters.countDeadLetters()).toBe(1);
+  });
+});
