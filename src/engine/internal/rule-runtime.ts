@@ -254,49 +254,28 @@ class RuleOp {
     }
   }
 
+  // The evaluation in progress: fields rather than closures, so an evaluation allocates nothing until it decides.
+  private evHost!: RuleHost;
+  private evSlot = 0;
+  private evKey = '';
+  private evEvent: Event | null = null;
+  private evOutput: Output | undefined;
+  private evNow = 0;
+  private evContext: RulePredicateContext | undefined;
+
   private evaluate(host: RuleHost, slot: number, key: string, event: Event | null, time: number, output: Output | undefined, now: number): void {
     const spec = this.spec;
     this.counters.evaluations++;
-    let context: RulePredicateContext | undefined;
-    const contextOf = (): RulePredicateContext => {
-      if (context !== undefined) return context;
-      const keyValues = splitRuleKey(key, spec.keyFields);
-      const entity = event?.key ?? (spec.entityKeyed ? String(keyValues[spec.entityKeyField]) : undefined);
-      const profile = spec.entityKeyed && entity !== undefined ? host.profileContext(entity, spec.tagInputs) : { tags: {}, attrs: {} };
-      context = { event: event ?? {}, tags: profile.tags, attrs: profile.attrs, key: keyValues, now };
-      return context;
-    };
-    const aggregateValue = (index: number): number | null => {
-      const agg = this.aggs[index]!;
-      if (agg.windowed) agg.advance(slot, now);
-      const v = agg.has(slot) ? agg.value(slot) : agg.defaultValue;
-      return typeof v === 'number' ? v : null;
-    };
-    const test = (node: RuleConditionNode): boolean => {
-      switch (node.op) {
-        case 'all':
-          for (const c of node.children) if (!test(c)) return false;
-          return true;
-        case 'any':
-          for (const c of node.children) if (test(c)) return true;
-          return false;
-        case 'not':
-          return !test(node.child);
-        case 'expr':
-          try {
-            return node.evaluate(contextOf());
-          } catch (err: unknown) {
-            this.error(host, err);
-            return false;
-          }
-        case 'aggregate':
-          return compare(aggregateValue(node.index), node.comparison, node.threshold);
-        case 'sequence':
-          return output !== undefined && output.seq === node.index && output.kind === node.on;
-      }
-    };
-    if (!test(spec.condition)) return;
-    const aggregates = this.aggs.map((_, i) => aggregateValue(i));
+    this.evHost = host;
+    this.evSlot = slot;
+    this.evKey = key;
+    this.evEvent = event;
+    this.evOutput = output;
+    this.evNow = now;
+    this.evContext = undefined;
+    if (!this.test(spec.condition)) return;
+    const aggregates = new Array<number | null>(this.aggs.length);
+    for (let i = 0; i < aggregates.length; i++) aggregates[i] = this.aggregateValue(i);
     const keyValues = splitRuleKey(key, spec.keyFields);
     if (host.currentOffset !== this.decisionOffset) {
       this.decisionOffset = host.currentOffset;
@@ -323,10 +302,60 @@ class RuleOp {
     });
     if (spec.setTag !== null && entity !== null) {
       try {
-        const value = spec.setTag.value(contextOf());
+        const value = spec.setTag.value(this.context());
         host.setRuleTag(entity, spec.setTag.id, value, time, spec.version);
       } catch (err: unknown) {
         this.error(host, err);
+      }
+    }
+  }
+
+  /** What expressions see, built on first use in an evaluation. */
+  private context(): RulePredicateContext {
+    if (this.evContext !== undefined) return this.evContext;
+    const spec = this.spec;
+    const event = this.evEvent;
+    const keyValues = splitRuleKey(this.evKey, spec.keyFields);
+    const entity = event?.key ?? (spec.entityKeyed ? String(keyValues[spec.entityKeyField]) : undefined);
+    const profile = spec.entityKeyed && entity !== undefined ? this.evHost.profileContext(entity, spec.tagInputs) : { tags: {}, attrs: {} };
+    this.evContext = { event: event ?? {}, tags: profile.tags, attrs: profile.attrs, key: keyValues, now: this.evNow };
+    return this.evContext;
+  }
+
+  private aggregateValue(index: number): number | null {
+    const agg = this.aggs[index]!;
+    const slot = this.evSlot;
+    if (agg.windowed) agg.advance(slot, this.evNow);
+    const v = agg.has(slot) ? agg.value(slot) : agg.defaultValue;
+    return typeof v === 'number' ? v : null;
+  }
+
+  private test(node: RuleConditionNode): boolean {
+    switch (node.op) {
+      case 'all': {
+        const children = node.children;
+        for (let i = 0; i < children.length; i++) if (!this.test(children[i]!)) return false;
+        return true;
+      }
+      case 'any': {
+        const children = node.children;
+        for (let i = 0; i < children.length; i++) if (this.test(children[i]!)) return true;
+        return false;
+      }
+      case 'not':
+        return !this.test(node.child);
+      case 'expr':
+        try {
+          return node.evaluate(this.context());
+        } catch (err: unknown) {
+          this.error(this.evHost, err);
+          return false;
+        }
+      case 'aggregate':
+        return compare(this.aggregateValue(node.index), node.comparison, node.threshold);
+      case 'sequence': {
+        const output = this.evOutput;
+        return output !== undefined && output.seq === node.index && output.kind === node.on;
       }
     }
   }
