@@ -83,7 +83,8 @@ class RuleOp {
   /** Position in the runtime's rule list (timer owner id). */
   index = 0;
 
-  constructor(public spec: RuleSpec) {
+  /** @param noteUntimedError called when an error happens before the partition knows the processing time. */
+  constructor(public spec: RuleSpec, private readonly noteUntimedError: () => void) {
     this.counters = { id: spec.id, version: spec.version, evaluations: 0, decisions: 0, errors: 0, lastError: undefined, lastErrorAt: 0, late: 0, missingKey: 0, droppedPartialMatches: 0, keys: 0 };
     this.aggs = spec.aggregates.map((a, i) => {
       const tagSpec: StatisticTagSpec = {
@@ -181,8 +182,8 @@ class RuleOp {
     return true;
   }
 
-  /** Earliest time a timer of this key must fire: buffered events, NFA windows, state expiry. */
-  nextTimer(slot: number): number {
+  /** Earliest time after `now` a timer of this key must fire: buffered events, NFA windows, state expiry. */
+  nextTimer(slot: number, now: number): number {
     let next = NO_TIMER;
     const buffer = this.buffers[slot];
     if (buffer !== undefined) for (const e of buffer) if (e.time < next) next = e.time;
@@ -192,7 +193,10 @@ class RuleOp {
     }
     if (this.aggs.length > 0 && this.spec.stateTtlMs > 0) {
       const expiry = this.lastTime[slot]! + this.spec.stateTtlMs;
-      if (expiry < next) next = expiry;
+      // An expiry already passed on a key that is kept (events still buffered, a partial match
+      // alive) is not armed again: it would be due at once and fire forever. The key is
+      // released at its next moment (the buffered event, the NFA's timer) once idle.
+      if (expiry > now && expiry < next) next = expiry;
     }
     return next;
   }
@@ -364,6 +368,9 @@ class RuleOp {
     this.counters.errors++;
     this.counters.lastError = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
     this.counters.lastErrorAt = host.processingTime;
+    // Before the partition's first time mark the processing time is unknown (0), and an error
+    // stamped 0 would look years old: the next mark stamps it instead (RuleRuntime.advance).
+    if (host.processingTime === 0) this.noteUntimedError();
   }
 
   /** Entries changed since the last call, for a checkpoint. */
@@ -421,6 +428,11 @@ export class RuleRuntime {
   private processingTimers = new TimerQueue();
   /** Rule state in the last checkpoint that belongs to no rule any more. */
   private orphaned: string[] = [];
+  /** Some rule erred while the processing time was still unknown. */
+  private untimedErrors = false;
+  private readonly noteUntimedError = (): void => {
+    this.untimedErrors = true;
+  };
 
   constructor(private readonly host: RuleHost) {}
 
@@ -442,7 +454,7 @@ export class RuleRuntime {
         keep.add(old);
         next.push(old);
       } else {
-        const op = new RuleOp(spec);
+        const op = new RuleOp(spec, this.noteUntimedError);
         // A new version of a running rule carries its counters on.
         const previous = byId.get(spec.id);
         if (previous !== undefined) Object.assign(op.counters, previous.counters, { version: spec.version, keys: 0 });
@@ -481,7 +493,7 @@ export class RuleRuntime {
   }
 
   private schedule(op: RuleOp, index: number, slot: number): void {
-    const next = op.nextTimer(slot);
+    const next = op.nextTimer(slot, op.spec.time === 'processing' ? this.host.processingTime : this.host.watermark);
     if (next === NO_TIMER || next >= op.timerAt[slot]!) return;
     op.timerAt[slot] = next;
     (op.spec.time === 'processing' ? this.processingTimers : this.eventTimers).push(next, slot, index);
@@ -542,6 +554,10 @@ export class RuleRuntime {
   /** Fires event-time timers up to the watermark and processing-time timers up to the processing time. */
   advance(): void {
     const host = this.host;
+    if (this.untimedErrors && host.processingTime !== 0) {
+      this.untimedErrors = false;
+      for (const op of this.ops) if (op.counters.errors > 0 && op.counters.lastErrorAt === 0) op.counters.lastErrorAt = host.processingTime;
+    }
     if (this.eventTimers.peekTime() <= host.watermark) {
       const upTo = host.watermark;
       while (this.eventTimers.popDue(upTo, this.onEventTimer));
