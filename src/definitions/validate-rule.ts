@@ -18,6 +18,8 @@ const checkNode = {
 };
 
 const NUMERIC = new Set(['sum', 'avg', 'min', 'max']);
+/** Stage names the CEP compiler refuses (they would shadow object internals). */
+const RESERVED_STAGE_NAMES: ReadonlyArray<string> = ['__proto__', 'constructor', 'prototype'];
 const NODE_KINDS = ['all', 'any', 'not', 'expr', 'aggregate', 'sequence'] as const;
 
 /** What validation learns about a rule besides its problems. */
@@ -205,6 +207,27 @@ function checkPattern(
     }
     if (typeof stage.times === 'object' && stage.times !== null && stage.times.min > stage.times.max) {
       details.push({ path: `${at}/times/min`, message: `must not exceed max (${stage.times.max}), got ${stage.times.min}` });
+    }
+    // The CEP compiler's rules for which quantifiers combine (Flink's), checked here with the
+    // document's paths: a rule they reject would otherwise be accepted and then fail to
+    // compile in the engine's partitions when it goes online.
+    if (typeof stage.name === 'string' && RESERVED_STAGE_NAMES.includes(stage.name)) {
+      details.push({ path: `${at}/name`, message: `must not be a reserved word, got "${stage.name}"` });
+    }
+    if (!negated && stage.greedy === true && !looping) {
+      details.push({ path: `${at}/greedy`, message: 'applies only to a looping stage (oneOrMore, or times with more than one event)' });
+    }
+    if (!negated && stage.greedy === true && stage.inner === 'allowCombinations') {
+      details.push({ path: `${at}/greedy`, message: 'cannot be combined with inner "allowCombinations"' });
+    }
+    const previous = i > 0 ? pattern[i - 1] : undefined;
+    if (typeof previous === 'object' && previous !== null) {
+      if (!negated && stage.optional === true && previous.greedy === true) {
+        details.push({ path: `${at}/optional`, message: `an optional stage cannot follow the greedy stage "${previous.name}"` });
+      }
+      if (negated && previous.optional === true) {
+        details.push({ path: `${at}/contiguity`, message: `a ${stage.contiguity} stage cannot follow the optional stage "${previous.name}"` });
+      }
     }
     if (!looping && (stage.inner !== undefined || stage.until !== undefined)) {
       details.push({ path: `${at}/${stage.inner !== undefined ? 'inner' : 'until'}`, message: 'applies only to a looping stage (oneOrMore, or times with more than one event)' });
