@@ -36,6 +36,8 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
   const tagInputs = new Set<string>();
   const maxPartialMatches = doc.limits?.maxPartialMatches ?? DEFAULT_MAX_PARTIAL_MATCHES;
   let longestMs = 0;
+  /** A lifetime aggregate never forgets: the key's state must not expire by default. */
+  let lifetime = false;
 
   const compileNode = (node: ConditionDocument, path: string): RuleConditionNode => {
     if ('all' in node) return Object.freeze({ op: 'all', children: Object.freeze(node.all.map((c, i) => compileNode(c, `${path}/all/${i}`))) });
@@ -55,6 +57,7 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
       }
       const window = compileWindow(a.window);
       if (window.kind !== 'lifetime') longestMs = Math.max(longestMs, window.sizeMs);
+      else lifetime = true;
       aggregates.push(
         Object.freeze({
           eventTypes: Object.freeze([...a.eventTypes]),
@@ -121,7 +124,7 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
     sequences: Object.freeze(sequences),
     tagInputs: Object.freeze([...tagInputs].sort()),
     setTag,
-    stateTtlMs: doc.limits?.stateTtl !== undefined ? parseDuration(doc.limits.stateTtl)! : longestMs,
+    stateTtlMs: doc.limits?.stateTtl !== undefined ? parseDuration(doc.limits.stateTtl)! : lifetime ? 0 : longestMs,
   });
 }
 

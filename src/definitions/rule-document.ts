@@ -116,7 +116,11 @@ export interface RuleDocument {
   limits?: {
     /** Most partial matches kept per key and sequence. @defaultValue 1000 */
     maxPartialMatches?: number;
-    /** State of a key with no event for this long is dropped. @defaultValue the longest window or `within`, plus the allowed lateness */
+    /**
+     * State of a key with no event for this long (in the rule's time) is dropped, once it holds no
+     * partial match or buffered event. @defaultValue the longest window or `within`; never when an
+     * aggregate has a lifetime window
+     */
     stateTtl?: Duration;
   };
 }
