@@ -527,7 +527,12 @@ export class RuleRuntime {
         op.moment(host, slot, { type: event.type, time: host.processingTime, key: event.key, attrs: event.attrs }, host.processingTime);
         this.afterMoment(op, index, slot);
       } else if (spec.ordering === 'event-time') {
-        if (event.time <= host.watermark) {
+        // Late as the partition defines it (behind the watermark). An event exactly at the
+        // watermark is still in order: only events at or before it were released, and the
+        // NFA's exact timeout comparison already treats that time as too late for any
+        // partial match it could extend. (With `<=`, and engine.outOfOrdernessMs 0, every
+        // newest event sat exactly at the watermark and event-time rules dropped them all.)
+        if (event.time < host.watermark) {
           op.counters.late++;
           continue;
         }
