@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Decision } from '../../engine/index.js';
+import type { Decision, Event } from '../../engine/index.js';
 import { InputError, PortraitError, showValue } from '../../errors/index.js';
 import { validateEvent } from '../../ingest/index.js';
 import type { ServingContext } from '../context.js';
@@ -120,7 +120,7 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ServingContext
       // Listen before appending: the engine may decide before the append's promise settles here.
       const seen: Decision[] = [];
       const unsubscribe = ctx.decisions.subscribe((batch) => {
-        for (const d of batch) if (d.trigger === 'event' && d.event !== null && d.entity === event.key) seen.push(d);
+        for (const d of batch) if (triggeredBy(d, event)) seen.push(d);
       });
       try {
         const positions = await ctx.ingestor.appendTracked(event);
@@ -134,4 +134,21 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ServingContext
       }
     },
   );
+}
+
+/**
+ * Whether a decision was made on this very event. Processing an event can also
+ * release earlier events of the same entity from an event-time rule's ordering
+ * buffer (the event moved the watermark past them): those decisions are made at
+ * the same log position but answer an earlier event, not this request.
+ */
+function triggeredBy(d: Decision, event: Event): boolean {
+  const e = d.event;
+  if (d.trigger !== 'event' || e === null || e.type !== event.type || e.key !== event.key) return false;
+  // A processing-time rule sees the event at its processing time.
+  if (e.time !== event.time && e.time !== d.processingTime) return false;
+  const names = Object.keys(event.attrs);
+  if (Object.keys(e.attrs).length !== names.length) return false;
+  for (const name of names) if (e.attrs[name] !== event.attrs[name]) return false;
+  return true;
 }
