@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cachePath, commitInfo, repoRoot, type BenchContext, type BenchResult, type Scenario, type TableRow } from './lib/common.js';
@@ -95,11 +95,30 @@ async function runChild(name: string, quick: boolean, fullSize: boolean): Promis
   await mod.scenario.run(ctx);
 }
 
-function runScenario(name: string, args: Args, results: BenchResult[]): Promise<number> {
+/**
+ * Copies the compiled code (dist/src, dist/bench) to `.cache/bench/dist-snapshot`
+ * and returns the runner script there. Scenario processes start from the copy,
+ * so a rebuild of dist while the suite runs (other work in the same checkout)
+ * cannot change the code under test between or inside scenarios.
+ */
+function snapshotDist(): string {
+  const dist = join(repoRoot, 'dist');
+  const snapshot = join(cachePath(), 'dist-snapshot');
+  rmSync(snapshot, { recursive: true, force: true });
+  cpSync(join(dist, 'src'), join(snapshot, 'src'), { recursive: true });
+  cpSync(join(dist, 'bench'), join(snapshot, 'bench'), { recursive: true });
+  return join(snapshot, 'bench', 'run.js');
+}
+
+function runScenario(name: string, script: string, args: Args, results: BenchResult[]): Promise<number> {
   const flags = ['--expose-gc', `--max-old-space-size=${HEAP_LIMIT_MB}`];
   if (args.cpuProf) flags.push('--cpu-prof', `--cpu-prof-dir=${cachePath('profiles')}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
-  const script = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [...flags, script, '--child', name, ...(args.quick ? ['--quick'] : []), ...(args.fullSize ? ['--full-size'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { commit, dirty } = commitInfo();
+  const env = { ...process.env, PORTRAIT_BENCH_ROOT: repoRoot, PORTRAIT_BENCH_COMMIT: commit, PORTRAIT_BENCH_DIRTY: dirty ? '1' : '0' };
+  const child = spawn(process.execPath, [...flags, script, '--child', name, ...(args.quick ? ['--quick'] : []), ...(args.fullSize ? ['--full-size'] : [])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   let buffer = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => {
@@ -174,12 +193,13 @@ async function main(): Promise<void> {
   }
   const names = select(args.names);
   const started = Date.now();
+  const script = snapshotDist();
   const results: BenchResult[] = [];
   const failed: string[] = [];
   for (const name of names) {
     process.stderr.write(`\n== ${name}${args.quick ? ' (quick)' : ''}\n`);
     const t = Date.now();
-    const code = await runScenario(name, args, results);
+    const code = await runScenario(name, script, args, results);
     process.stderr.write(`== ${name}: ${code === 0 ? 'done' : `FAILED (exit ${code})`} in ${((Date.now() - t) / 1000).toFixed(1)} s\n`);
     if (code !== 0) failed.push(name);
   }

@@ -42,8 +42,9 @@ export const scenario: Scenario = {
   description: 'event -> visible tag latency p50/p99 at a fixed 20k events/s (and at 2k/s) from a second process, vs. a bare node:http server',
   async run(ctx: BenchContext) {
     // The target rate, then a tenth of it: tells saturation apart from the latency of the path itself.
-    await measure(ctx, RATE_TARGET, ctx.quick ? 6 : 30, ctx.quick ? 2 : 5, true);
-    await measure(ctx, RATE_TARGET / 10, ctx.quick ? 4 : 20, ctx.quick ? 1 : 5, false);
+    // A --quick run (a smoke test) measures only the target rate, briefly.
+    await measure(ctx, RATE_TARGET, ctx.quick ? 4 : 30, ctx.quick ? 1 : 5, true);
+    if (!ctx.quick) await measure(ctx, RATE_TARGET / 10, 20, 5, false);
   },
 };
 

@@ -28,7 +28,7 @@ export const scenario: Scenario = {
   description: 'events/s through POST /v1/events (NDJSON batches from a second process) with 50 tags, vs. a bare node:http parse+count server',
   async run(ctx: BenchContext) {
     const dataset = await ensureDataset(replayDatasetSpec(ctx.quick), ctx.log);
-    const events = Math.min(dataset.events, ctx.quick ? 50_000 : 400_000);
+    const events = Math.min(dataset.events, ctx.quick ? 20_000 : 300_000);
     const batch = 1_000;
     const concurrency = 4;
     const client = spawnNode(benchScript('lib/http-client.js'), [JSON.stringify({ mode: 'ingest', file: dataset.file, events, batch, concurrency })]);

@@ -4,8 +4,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 
-/** Root of the repository (two levels above dist/bench/lib). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * Root of the repository: three levels above dist/bench/lib, or as the runner
+ * passes it to scenario processes (they run from a snapshot of dist, see run.ts).
+ */
+export const repoRoot = process.env.PORTRAIT_BENCH_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Cache folder of the benchmarks (git-ignored): generated inputs, state dirs, profiles, results. */
 export const cacheDir = process.env.PORTRAIT_BENCH_CACHE ?? join(repoRoot, '.cache', 'bench');
@@ -59,9 +62,17 @@ export interface Scenario {
 
 let commitCache: { commit: string; dirty: boolean } | undefined;
 
-/** The current commit (short) and whether src/ has uncommitted changes. */
+/**
+ * The commit (short) the code under test was built from and whether src/ had
+ * uncommitted changes: as the runner saw them when it took its snapshot of
+ * dist, else as git says now.
+ */
 export function commitInfo(): { commit: string; dirty: boolean } {
   if (commitCache !== undefined) return commitCache;
+  if (process.env.PORTRAIT_BENCH_COMMIT !== undefined) {
+    commitCache = { commit: process.env.PORTRAIT_BENCH_COMMIT, dirty: process.env.PORTRAIT_BENCH_DIRTY === '1' };
+    return commitCache;
+  }
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
     const status = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: repoRoot, encoding: 'utf8' }).trim();
@@ -219,9 +230,9 @@ export function messagesFromParent(): AsyncIterable<Record<string, unknown>> {
   })();
 }
 
-/** Path of a compiled file under dist/bench (e.g. `lib/http-client.js`). */
+/** Path of a compiled bench file (e.g. `lib/http-client.js`) beside this one. */
 export function benchScript(relative: string): string {
-  return join(repoRoot, 'dist', 'bench', relative);
+  return fileURLToPath(new URL(`../${relative}`, import.meta.url));
 }
 
 /** Wall-clock epoch time in ms with sub-ms resolution, comparable across processes. */

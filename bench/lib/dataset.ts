@@ -37,7 +37,7 @@ export function replayDatasetSpec(quick: boolean): DatasetSpec {
   // 100 events/s of event time makes sliding and tumbling windows roll as they would there.
   // 1.1M generator users give just over 1M distinct users in 8M events at Zipf 0.8.
   return quick
-    ? { name: 'taobao-quick', seed: 42, users: 22_000, events: 160_000, startTime: Date.UTC(2024, 0, 1, 12), eventsPerSecond: 2 }
+    ? { name: 'taobao-quick', seed: 42, users: 14_000, events: 100_000, startTime: Date.UTC(2024, 0, 1, 12), eventsPerSecond: 1.25 }
     : { name: 'taobao-1m', seed: 42, users: 1_100_000, events: 8_000_000, startTime: Date.UTC(2024, 0, 1, 12), eventsPerSecond: 100 };
 }
 

@@ -15,6 +15,8 @@
  *   with a GET, to check (and time) visibility through the read path.
  * - `rate-get`: GET /v1/profiles/:id at a fixed request rate (open loop) over
  *   the ids in `idsFile`; latency from each request's scheduled send time.
+ *   Then, for `maxS` seconds, as fast as `maxConcurrency` requests in flight
+ *   allow (closed loop): the capacity the fixed rate is a share of.
  */
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
@@ -25,7 +27,7 @@ import { priceOf } from './dataset.js';
 type Mode =
   | { mode: 'ingest'; file: string; events: number; batch: number; concurrency: number }
   | { mode: 'rate-post'; rate: number; batch: number; durationS: number; warmupS: number; users: number; seed: number; probeTag: string }
-  | { mode: 'rate-get'; rate: number; durationS: number; warmupS: number; idsFile: string };
+  | { mode: 'rate-get'; rate: number; durationS: number; warmupS: number; idsFile: string; maxS: number; maxConcurrency: number };
 
 interface Reply {
   status: number;
@@ -273,6 +275,7 @@ async function runRateGet(base: URL, m: Extract<Mode, { mode: 'rate-get' }>, ids
   await Promise.all(pending);
   const measured = Array.from(latency.subarray(warmup)).filter((v) => !Number.isNaN(v));
   const windowMs = lastDone - (t0 + warmup * interval);
+  const capacity = m.maxS > 0 ? await closedLoopGets(base, ids, m.maxS, m.maxConcurrency) : null;
   const sv = us(Array.from(service.subarray(warmup)).filter((v) => !Number.isNaN(v)));
   return {
     service_p50_us: sv.p50_us,
@@ -283,8 +286,26 @@ async function runRateGet(base: URL, m: Extract<Mode, { mode: 'rate-get' }>, ids
     measured_requests: total - warmup,
     statuses,
     mean_body_bytes: Math.round(bytes / Math.max(1, total)),
+    max_closed_loop_per_s: capacity,
     ...us(measured),
   };
+}
+
+/** Requests per second with `concurrency` GETs always in flight, for `seconds`. */
+async function closedLoopGets(base: URL, ids: string[], seconds: number, concurrency: number): Promise<number> {
+  const end = performance.now() + seconds * 1000;
+  let done = 0;
+  let i = 0;
+  const started = performance.now();
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const id = ids[(i++ * 7919) % ids.length]!;
+      await send(base, 'GET', `/v1/profiles/${encodeURIComponent(id)}`);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return done / ((performance.now() - started) / 1000);
 }
 
 // ------------------------------------------------------------------ main

@@ -25,13 +25,34 @@ interface CpuProfile {
   endTime: number;
 }
 
-/** Self time per function and per file, as shares of the profile. */
+/**
+ * Self time per function and per file, and total (inclusive) time per
+ * function of the project, as shares of the profile.
+ */
 export function summarise(profile: CpuProfile, top = 25): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (frame: ProfileNode['callFrame']): string => {
+    const file = shortUrl(frame.url);
+    return `${frame.functionName || '(anonymous)'} ${file}${file.startsWith('(') ? '' : `:${frame.lineNumber + 1}`}`;
+  };
   const selfUs = new Map<number, number>();
+  const inclusive = new Map<string, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const dt = profile.timeDeltas[i] ?? 0;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
+    // Every function on the sampled stack, once (recursion is not counted twice).
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at)!.callFrame;
+      if (!frame.url.includes('/src/')) continue;
+      const fn = label(frame);
+      if (seen.has(fn)) continue;
+      seen.add(fn);
+      inclusive.set(fn, (inclusive.get(fn) ?? 0) + dt);
+    }
   }
   const total = profile.endTime - profile.startTime;
   const byFunction = new Map<string, number>();
@@ -39,12 +60,16 @@ export function summarise(profile: CpuProfile, top = 25): string {
   for (const [id, us] of selfUs) {
     const frame = byId.get(id)!.callFrame;
     const file = shortUrl(frame.url);
-    const fn = `${frame.functionName || '(anonymous)'} ${file}${file.startsWith('(') ? '' : `:${frame.lineNumber + 1}`}`;
+    const fn = label(frame);
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
     byFile.set(file, (byFile.get(file) ?? 0) + us);
   }
-  const lines: string[] = [`total ${(total / 1e6).toFixed(1)} s of samples`, '', '| self % | self s | function | ', '| ---: | ---: | --- |'];
+  const lines: string[] = [`total ${(total / 1e6).toFixed(1)} s of samples`, '', '| self % | self s | function |', '| ---: | ---: | --- |'];
   for (const [fn, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    lines.push(`| ${((us / total) * 100).toFixed(1)} | ${(us / 1e6).toFixed(2)} | ${fn} |`);
+  }
+  lines.push('', '| total % | total s | function of src/ (self + callees) |', '| ---: | ---: | --- |');
+  for (const [fn, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     lines.push(`| ${((us / total) * 100).toFixed(1)} | ${(us / 1e6).toFixed(2)} | ${fn} |`);
   }
   lines.push('', '| self % | file |', '| ---: | --- |');
@@ -58,7 +83,8 @@ function shortUrl(url: string): string {
   if (url === '') return '(native/vm)';
   let path = url;
   if (url.startsWith('file://')) path = fileURLToPath(url);
-  if (path.startsWith(repoRoot)) return relative(repoRoot, path);
+  // Scenario processes run from the runner's snapshot of dist: show the dist path.
+  if (path.startsWith(repoRoot)) return relative(repoRoot, path).replace(/^\.cache\/bench\/dist-snapshot\//, 'dist/');
   if (path.startsWith('node:')) return path;
   return path;
 }
