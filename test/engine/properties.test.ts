@@ -323,7 +323,9 @@ describe('engine properties', () => {
   });
 
   it('(c) on the whole embedded system: close({ checkpoint: false }) after a checkpoint, reopen, finish: same profiles', async () => {
-    // The same property through openEmbeddedSystem (PGlite definitions, the real ingestor), on a few fixed seeds.
+    // The same property through openEmbeddedSystem (PGlite definitions, the real ingestor), on a few fixed
+    // seeds. The real ingestor writes marks by the wall clock, so for these out-of-order streams the times
+    // of change of windowed tags may differ between the two runs (see (d)); values and attributes may not.
     const samples = fc.sample(fc.tuple(script(3_000, true), fc.nat()), { seed: 42, numRuns: 2 });
     for (const [steps, crashSeed] of samples) {
       const runSystem = async (crashAfter: number | undefined): Promise<Profile[]> => {
@@ -364,9 +366,10 @@ describe('engine properties', () => {
       };
       const uninterrupted = await runSystem(undefined);
       const restarted = await runSystem(crashSeed % (steps.length - 1));
-      expect(restarted.map((p) => ({ key: p.key, tags: Object.fromEntries(Object.entries(p.tags).map(([id, t]) => [id, t.value])) }))).toEqual(
-        uninterrupted.map((p) => ({ key: p.key, tags: Object.fromEntries(Object.entries(p.tags).map(([id, t]) => [id, t.value])) })),
-      );
+      const values = (profiles: Profile[]) =>
+        profiles.map((p) => ({ key: p.key, attributes: p.attributes, tags: Object.fromEntries(Object.entries(p.tags).map(([id, t]) => [id, t.value])) }));
+      expect(values(restarted)).toEqual(values(uninterrupted));
+      expect(uninterrupted.length).toBeGreaterThan(0);
     }
   });
 });
