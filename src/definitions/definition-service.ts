@@ -381,17 +381,38 @@ export class DefinitionService implements DefinitionSetResolver {
     const current = async (item: (typeof items)[number]) => (await this.store.get(item.kind, item.id))?.status;
     for (const item of [...items].reverse()) {
       if (item.status !== 'online' && (await current(item)) === 'online') {
-        await (item.kind === 'tag' ? this.setTagStatus(item.id, item.status) : this.setRuleStatus(item.id, item.status));
+        await this.restoreStatus(item.kind, item.id, 'online', item.status);
         statusChanged.push(`${item.kind}:${item.id}`);
       }
     }
     for (const item of items) {
       const now = await current(item);
-      if (now === item.status) continue;
-      await (item.kind === 'tag' ? this.setTagStatus(item.id, item.status) : this.setRuleStatus(item.id, item.status));
+      if (now === undefined || now === item.status) continue;
+      await this.restoreStatus(item.kind, item.id, now, item.status);
       statusChanged.push(`${item.kind}:${item.id}`);
     }
     return { created, updated, statusChanged };
+  }
+
+  /**
+   * Brings an imported definition to its exported status. Import restores a
+   * state rather than operating one: a draft may become offline (or archived)
+   * directly, without running in between; an online one goes through offline.
+   */
+  private async restoreStatus(kind: 'tag' | 'rule', id: string, from: DefinitionStatus, to: DefinitionStatus): Promise<void> {
+    const set = (status: DefinitionStatus) => (kind === 'tag' ? this.setTagStatus(id, status) : this.setRuleStatus(id, status));
+    if (from === 'online' && to === 'archived') {
+      await set('offline');
+      await set('archived');
+    } else if (from === 'draft' && to === 'offline') {
+      await this.serial(async () => {
+        const existing = await this.require(kind, id);
+        const result = await this.store.write({ kind, id, expectedVersion: existing.version, status: 'offline', at: this.clock.now() });
+        this.advance(result.revision);
+      });
+    } else {
+      await set(to);
+    }
   }
 
   /** A rule may set a profile tag only under an id no tag definition uses. */

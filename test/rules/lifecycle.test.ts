@@ -111,11 +111,8 @@ describe('rule lifecycle while events flow', () => {
     expect(again.json()).toEqual({ created: [], updated: [], statusChanged: [] });
   });
 
-  // KNOWN BUG (reported, not fixed here: the fix belongs in DefinitionService.importAll,
-  // src/definitions/definition-service.ts). A rule (or tag) exported as "offline" is created
-  // as a draft and then moved to offline, a transition the lifecycle refuses (draft → offline),
-  // so the whole import fails with 409 PRT_DEF_BAD_TRANSITION. Flip to `it` once fixed.
-  it.fails('export, then import: a stopped (offline) rule is imported as offline', async () => {
+  // Import restores a state: a rule exported as offline is created and left offline, never run in between.
+  it('export, then import: a stopped (offline) rule is imported as offline', async () => {
     const source = await openRules();
     await source.addRule(bigRule);
     expect((await source.app.inject({ method: 'POST', url: '/v1/rules/big_transfer/stop' })).statusCode).toBe(200);

@@ -278,6 +278,8 @@ export class PartitionTask implements RuleHost {
         if (policy !== 'apply') {
           counters.lateDropped++;
           if (policy === 'deadletter') this.deadLetterLate(event, offset);
+          // Event time does not matter to processing-time rules; event-time rules count it as late.
+          if (this.rules.size > 0) this.rules.onTooLate(event);
           return;
         }
         counters.lateApplied++;

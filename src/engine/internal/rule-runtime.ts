@@ -499,8 +499,17 @@ export class RuleRuntime {
     (op.spec.time === 'processing' ? this.processingTimers : this.eventTimers).push(next, slot, index);
   }
 
+  /**
+   * An event the partition drops as too late for event time (beyond the
+   * allowed lateness): processing-time rules still take it, event-time rules
+   * count it as late.
+   */
+  onTooLate(event: Event): void {
+    this.onEvent(event, true);
+  }
+
   /** Routes one event (already judged not too late for the partition) to the rules that read it. */
-  onEvent(event: Event): void {
+  onEvent(event: Event, tooLate = false): void {
     const ops = this.routes.get(event.type);
     if (ops === undefined) return;
     const host = this.host;
@@ -522,6 +531,10 @@ export class RuleRuntime {
         continue;
       }
       const index = op.index;
+      if (tooLate && spec.time !== 'processing') {
+        op.counters.late++;
+        continue;
+      }
       if (spec.time === 'processing') {
         const slot = op.allocate(key);
         op.moment(host, slot, { type: event.type, time: host.processingTime, key: event.key, attrs: event.attrs }, host.processingTime);
