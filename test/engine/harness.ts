@@ -72,13 +72,14 @@ export interface HarnessOptions {
   start?: boolean;
 }
 
-// lmdb-js keeps a process-wide std::unordered_map of the V8 backing stores it creates for
-// values read straight from the memory map (those over its copy buffer), and erases from it
-// in the backing store's deleter, which V8 runs on a background thread when it sweeps array
-// buffers concurrently. Opening and closing hundreds of environments in one process, as the
-// property tests do, makes that unsynchronised map corrupt sooner or later (SIGFPE in
-// std::__detail::_Mod_range_hashing, "Channel closed" in vitest). Sweeping array buffers on
-// the main thread removes the race for these tests; see the report of the engine test suite.
+// Opening and closing hundreds of LMDB environments in one process, as the property tests do,
+// crashed the vitest worker twice in about 230 runs of property (c) (SIGFPE in lmdb-js's native
+// module, in std::__detail::_Mod_range_hashing: an unordered_map read with zero buckets, i.e. torn
+// or freed; "Channel closed" in vitest). The likeliest culprit is lmdb-js's process-wide map of
+// V8 backing stores, which its backing store deleter erases from while V8 sweeps array buffers
+// on a background thread; a use of a per-environment map after close is the other candidate.
+// With array buffers swept on the main thread, about 2,600 runs passed without a crash, so the
+// harness turns that off. This only changes when V8 frees array buffers.
 setFlagsFromString('--no-concurrent-array-buffer-sweeping');
 
 /** A fixed wall clock: marks and dead letters carry the same `now` in every run. */
