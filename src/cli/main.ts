@@ -8,9 +8,7 @@ import { loadConfig, type PortraitConfig } from '../config/index.js';
 import { validateTagDocument } from '../definitions/index.js';
 import { PortraitError } from '../errors/index.js';
 import { replayFile, defaultReplayOptions } from '../ingest/index.js';
-import { defaultCatalog } from '../runtime/default-catalog.js';
-import { openEmbeddedSystem } from '../runtime/embedded-system.js';
-import { startServer } from '../runtime/server.js';
+import { defaultCatalog, openEmbeddedSystem, startServer } from '../runtime/index.js';
 
 const USAGE = `portrait — real-time user profiles and tags
 

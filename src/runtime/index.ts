@@ -1,0 +1,6 @@
+export { openEmbeddedSystem } from './embedded-system.js';
+export type { EmbeddedSystem, EmbeddedSystemOptions } from './embedded-system.js';
+export { startServer, servingContext, installDemoTags, packageVersion } from './server.js';
+export type { RunningServer } from './server.js';
+export { defaultCatalog } from './default-catalog.js';
+export { demoTags } from './demo-tags.js';
