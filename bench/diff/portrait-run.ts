@@ -49,6 +49,9 @@ export interface PortraitRunResult {
   end_time: number;
   late: number;
   rule_late: number;
+  /** Partial matches dropped at a rule's maxPartialMatches (Flink keeps all): must be 0 for answers to agree. */
+  dropped_partial_matches: number;
+  missing_key: number;
   partitions: number;
 }
 
@@ -139,6 +142,8 @@ export async function runPortrait(options: PortraitRunOptions): Promise<Portrait
       end_time: endTime,
       late: stats.partitions.reduce((n, p) => n + p.late, 0),
       rule_late: stats.rules.reduce((n, r) => n + r.late, 0),
+      dropped_partial_matches: stats.rules.reduce((n, r) => n + r.droppedPartialMatches, 0),
+      missing_key: stats.rules.reduce((n, r) => n + r.missingKey, 0),
       partitions: config.partitions,
     };
     return result;

@@ -215,7 +215,7 @@ async function main(): Promise<void> {
           ok: unexplained.length === 0 && pinsOk,
         };
         rows.push(row);
-        process.stdout.write(`${JSON.stringify({ ...row, portrait_ms: p.run_ms, portrait_late: p.late, flink_ms: f.job_ms })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...row, portrait_ms: p.run_ms, portrait_late: p.late, portrait_rule_late: p.rule_late, portrait_dropped_partial_matches: p.dropped_partial_matches, flink_ms: f.job_ms })}\n`);
         for (const d of unexplained.slice(0, 5)) log(`  unexplained ${d.group}: portrait ${d.portrait ?? '(none)'} | flink ${d.flink ?? '(none)'}`);
         if (!pinsOk) log(`  pinned differences not as expected: ${JSON.stringify(pins)} (see ${basename(dir)})`);
       }

@@ -3,7 +3,7 @@
  * repository is cached in `.cache/m2` (git-ignored), and the jar is rebuilt only
  * when a source file or the pom is newer than it.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../lib/common.js';
@@ -33,13 +33,8 @@ export function ensureFlinkJar(log: (m: string) => void = (m) => process.stderr.
 
 /** The Java version line, for reports. */
 export function javaVersion(): string {
-  try {
-    const out = execFileSync('java', ['-version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.split('\n')[0] ?? 'unknown';
-  } catch (err: unknown) {
-    const e = err as { stderr?: string };
-    return (e.stderr ?? '').split('\n')[0] ?? 'unknown';
-  }
+  const result = spawnSync('java', ['-version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return `${result.stderr ?? ''}${result.stdout ?? ''}`.split('\n')[0]?.trim() || 'unknown';
 }
 
 export interface FlinkRunOptions {
