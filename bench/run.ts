@@ -89,7 +89,7 @@ async function runChild(name: string, quick: boolean, fullSize: boolean): Promis
   const ctx: BenchContext = {
     quick,
     fullSize,
-    emit: (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+    emit: (result) => process.stdout.write(`${JSON.stringify({ ...result, mode: quick ? 'quick' : fullSize ? 'full-size' : 'default' })}\n`),
     log: (message) => process.stderr.write(`[${name}] ${message}\n`),
   };
   await mod.scenario.run(ctx);
@@ -168,7 +168,8 @@ function compare(current: ReadonlyArray<BenchResult>, earlier: ReadonlyArray<Ben
   const pct = (c: number | undefined): string => (c === undefined ? '—' : `${c >= 0 ? '+' : ''}${(c * 100).toFixed(1)} %`);
   for (const r of current) {
     const b = byName.get(r.name);
-    if (b === undefined) continue;
+    // Sizes differ between modes: only like is compared with like.
+    if (b === undefined || (b.mode ?? 'default') !== (r.mode ?? 'default')) continue;
     const ops = change(r.ops_per_s, b.ops_per_s);
     const p99 = change(r.p99_us, b.p99_us);
     const worse = (ops !== undefined && ops < -threshold) || (p99 !== undefined && p99 > threshold);
