@@ -1,7 +1,7 @@
 import { startServer } from '../src/runtime/server.js';
 import { benchScript, duration, human, resultLine, round, spawnNode, type BenchContext, type Scenario } from './lib/common.js';
 import { startBareServer } from './lib/bare-server.js';
-import { benchConfig, freshDataDir } from './lib/system.js';
+import { benchConfig, freshDataDir, removeDataDir } from './lib/system.js';
 import { installBenchTags } from './lib/tags.js';
 
 interface RatePostReport {
@@ -62,7 +62,8 @@ async function measure(ctx: BenchContext, rate: number, durationS: number, warmu
   await bare.close();
   ctx.log(`bare server: p50 ${duration(base.p50_us)}, p99 ${duration(base.p99_us)} at ${human(base.achieved_events_per_s)} events/s`);
 
-  const server = await startServer(benchConfig(freshDataDir('event-latency')));
+  const dir = freshDataDir('event-latency');
+  const server = await startServer(benchConfig(dir));
   await installBenchTags(server.system);
   await server.system.engine.drain();
   ctx.log(`sending ${rate} events/s for ${durationS} s to ${server.url}`);
@@ -76,6 +77,7 @@ async function measure(ctx: BenchContext, rate: number, durationS: number, warmu
   // Whatever the engine has not caught up with is dropped with the data dir.
   await server.app.close();
   await server.system.close({ checkpoint: false });
+  removeDataDir(dir);
   ctx.log(`portrait: p50 ${duration(run.p50_us)}, p99 ${duration(run.p99_us)} at ${human(run.achieved_events_per_s)} events/s (not visible in time: ${run.not_visible})`);
 
   const name = primary ? 'serving-event-latency' : `serving-event-latency@${rate / 1000}k`;

@@ -2,7 +2,7 @@ import { startServer } from '../src/runtime/server.js';
 import { benchScript, duration, epochMs, human, resultLine, round, spawnNode, type BenchContext, type Scenario } from './lib/common.js';
 import { ensureDataset, replayDatasetSpec } from './lib/dataset.js';
 import { startBareServer } from './lib/bare-server.js';
-import { benchConfig, freshDataDir } from './lib/system.js';
+import { benchConfig, freshDataDir, removeDataDir } from './lib/system.js';
 import { installBenchTags } from './lib/tags.js';
 
 interface IngestReport {
@@ -41,7 +41,8 @@ export const scenario: Scenario = {
     const baseEps = base.accepted / ((base.finishedAt - base.startedAt) / 1000);
     ctx.log(`bare server: ${human(baseEps)} events/s`);
 
-    const server = await startServer(benchConfig(freshDataDir('ingest-http')));
+    const dir = freshDataDir('ingest-http');
+    const server = await startServer(benchConfig(dir));
     await installBenchTags(server.system);
     await server.system.engine.drain();
     ctx.log(`posting ${events} events to ${server.url}`);
@@ -54,6 +55,7 @@ export const scenario: Scenario = {
     await client.exited;
     const entities = server.system.engine.stats().partitions.reduce((n, p) => n + p.entities, 0);
     await server.close();
+    removeDataDir(dir);
 
     const eps = run.accepted / ((drainedAt - run.startedAt) / 1000);
     const ackedEps = run.accepted / ((run.finishedAt - run.startedAt) / 1000);

@@ -23,6 +23,11 @@ export function freshDataDir(name: string): string {
   return dir;
 }
 
+/** Deletes a data dir made by {@link freshDataDir} once its system is closed. */
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /** Opens a system on a fresh data dir and puts the 50 bench tags online. */
 export async function openWithTags(dir: string, options: EmbeddedSystemOptions = {}, overrides: Record<string, unknown> = {}): Promise<EmbeddedSystem> {
   const system = await openEmbeddedSystem(benchConfig(dir, overrides), options);
