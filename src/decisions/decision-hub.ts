@@ -8,6 +8,8 @@ export interface DecisionStore {
   list(query: { limit: number; ruleId?: string; entity?: string; before?: number }): Array<Decision & { cursor: number }>;
   get(id: string): Decision | undefined;
   count(): number;
+  /** Resolves once every decision added so far is visible to reads. */
+  flushed(): Promise<void>;
 }
 
 /** A downstream system decisions are sent to (a file, a webhook). */

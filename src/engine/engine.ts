@@ -3,6 +3,7 @@ import type { LogRecord } from './event.js';
 import type { DefinitionSet, DefinitionSetResolver } from './definition-set.js';
 import type { CheckpointStore, DeadLetterSink, DecisionSink, ProfileSink, RecordLog, Profile } from './ports.js';
 import { decodeRecord } from './record-codec.js';
+import { partitionOf } from './partitioner.js';
 import { PartitionTask, type PartitionCounters, type TimePolicy } from './internal/partition-task.js';
 import type { RuleCounters } from './internal/rule-runtime.js';
 
@@ -25,6 +26,12 @@ export interface EngineOptions extends TimePolicy {
   readonly liveFeedMaxRecords: number;
   /** Delete log segments once a checkpoint no longer needs them. */
   readonly truncateLog: boolean;
+  /**
+   * Changed profiles are written to the profile store at most this often (and
+   * at every checkpoint and drain), so an entity changed many times in between
+   * is written once. Reads through the engine are always current.
+   */
+  readonly profileFlushIntervalMs: number;
 }
 
 /** Defaults of {@link EngineOptions}. */
@@ -37,6 +44,7 @@ export const defaultEngineOptions: EngineOptions = Object.freeze({
   maxBatchRecords: 4_096,
   liveFeedMaxRecords: 200_000,
   truncateLog: true,
+  profileFlushIntervalMs: 1_000,
 });
 
 /** What the engine reads from and writes to. */
@@ -113,6 +121,7 @@ export class Engine {
   private loopDone: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private lastCheckpointAt: number;
+  private lastProfileFlushAt: number;
   private checkpointId = 0;
   private checkpointCount = 0;
   private lastCheckpoint: CheckpointInfo | undefined;
@@ -128,6 +137,7 @@ export class Engine {
       this.feeds.push([]);
     }
     this.lastCheckpointAt = this.clock.now();
+    this.lastProfileFlushAt = this.lastCheckpointAt;
   }
 
   /**
@@ -158,6 +168,7 @@ export class Engine {
         this.flushOutputs();
       }
     }
+    this.flushProfiles();
   }
 
   private async restore(): Promise<void> {
@@ -208,6 +219,7 @@ export class Engine {
     this.wake?.();
     await this.loopDone;
     this.flushOutputs();
+    this.flushProfiles();
     if (options.checkpoint ?? true) await this.checkpoint();
     else await this.inFlight;
     await this.deps.profiles.flushed();
@@ -265,20 +277,39 @@ export class Engine {
   }
 
   /**
-   * Resolves once every partition has processed up to `offsets` (exclusive)
-   * and the resulting profiles are stored.
+   * Resolves once every partition has processed up to `offsets` (exclusive):
+   * the results are visible through {@link profile} and decisions are out.
    */
   async waitForOffsets(offsets: ReadonlyArray<number>): Promise<void> {
     if (!this.reached(offsets)) {
       await new Promise<void>((resolve) => this.waiters.push({ offsets, resolve }));
     }
-    await this.deps.profiles.flushed();
   }
 
-  /** Resolves once everything appended to the log so far is processed and stored. */
+  /** Resolves once everything appended to the log so far is processed and every changed profile is stored. */
   async drain(): Promise<void> {
     const log = this.deps.log;
     await this.waitForOffsets(this.tasks.map((t) => log.endOffset(t.partition)));
+    this.flushProfiles();
+    await this.deps.profiles.flushed();
+  }
+
+  /** Writes every changed profile to the profile store now; resolves once they are durable. */
+  async storeProfiles(): Promise<void> {
+    this.flushProfiles();
+    await this.deps.profiles.flushed();
+  }
+
+  /** The current profile of an entity, computed from the engine's state; undefined when it has none. */
+  profile(key: string): Profile | undefined {
+    return this.liveProfile(partitionOf(key, this.tasks.length), key);
+  }
+
+  /** Entities holding state, over all partitions. */
+  entityCount(): number {
+    let n = 0;
+    for (const t of this.tasks) n += t.entityCount;
+    return n;
   }
 
   private reached(offsets: ReadonlyArray<number>): boolean {
@@ -304,6 +335,7 @@ export class Engine {
         if ((await this.step(task, maxBatch)) > 0) worked = true;
       }
       this.flushOutputs();
+      if (this.clock.now() - this.lastProfileFlushAt >= this.options.profileFlushIntervalMs) this.flushProfiles();
       this.resolveWaiters();
       if (this.inFlight === undefined && this.clock.now() - this.lastCheckpointAt >= this.options.checkpointIntervalMs) {
         void this.checkpoint().catch((err: unknown) => {
@@ -360,12 +392,22 @@ export class Engine {
     return end - from;
   }
 
-  private flushOutputs(): void {
-    const { profiles, deadLetters } = this.deps;
+  /** Writes the profiles changed since the last flush to the profile store. */
+  private flushProfiles(): void {
+    this.lastProfileFlushAt = this.clock.now();
+    const { profiles } = this.deps;
     for (const task of this.tasks) {
+      if (task.pendingProfiles === 0) continue;
       const { write, remove } = task.drainProfiles();
       if (write.length > 0) profiles.writeProfiles(write);
       if (remove.length > 0) profiles.deleteProfiles(remove);
+    }
+  }
+
+  /** Hands dead letters and decisions on (after every batch: decisions are awaited by callers). */
+  private flushOutputs(): void {
+    const { deadLetters } = this.deps;
+    for (const task of this.tasks) {
       const letters = task.drainDeadLetters();
       if (letters.length > 0) deadLetters.add(letters);
       const decisions = task.drainDecisions();
@@ -394,6 +436,7 @@ export class Engine {
     this.lastCheckpointAt = started;
     const id = ++this.checkpointId;
     this.flushOutputs();
+    this.flushProfiles();
     const changes = this.tasks.map((t) => t.checkpointChange(id));
     const run = (async (): Promise<CheckpointInfo> => {
       await this.deps.profiles.flushed();

@@ -8,6 +8,7 @@ export type {
   PartitionCheckpointChange,
   EntitySnapshot,
   ProfileSink,
+  EncodedProfile,
   Profile,
   ProfileTag,
   ProfileAttribute,
@@ -41,3 +42,5 @@ export { partitionOf } from './partitioner.js';
 export { Engine, defaultEngineOptions, systemClock } from './engine.js';
 export type { EngineOptions, EngineDependencies, EngineStats, PartitionStats, CheckpointInfo, Clock } from './engine.js';
 export type { RuleCounters } from './internal/rule-runtime.js';
+export { ProfileEncoder, decodeProfile } from './profile-codec.js';
+export { BinaryWriter, BinaryReader } from './binary.js';

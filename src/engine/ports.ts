@@ -122,13 +122,17 @@ export interface Profile {
   tags: Record<string, ProfileTag>;
 }
 
+/** A profile in its stored form: the entity key and the bytes of `ProfileEncoder` (read with `decodeProfile`). */
+export type EncodedProfile = readonly [key: string, bytes: Uint8Array];
+
 /**
- * Where the engine materialises profiles. Writes are batched; a batch is
+ * Where the engine materialises profiles, coalesced: an entity changed many
+ * times between two flushes is written once. Writes are batched; a batch is
  * durable no later than the next checkpoint commit that follows it.
  */
 export interface ProfileSink {
   /** Replaces the stored profiles of the given entities. */
-  writeProfiles(profiles: ReadonlyArray<Profile>): void;
+  writeProfiles(profiles: ReadonlyArray<EncodedProfile>): void;
   /** Removes the stored profiles of entities whose state expired. */
   deleteProfiles(keys: ReadonlyArray<string>): void;
   /** Resolves once every write issued so far is durable. */

@@ -88,6 +88,7 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
         stateTtlMs: config.engine.stateTtlMs,
         checkpointIntervalMs: config.engine.checkpointIntervalMs,
         maxBatchRecords: config.engine.maxBatchRecords,
+        profileFlushIntervalMs: config.engine.profileFlushIntervalMs,
         liveFeedMaxRecords: options.engine?.liveFeedMaxRecords ?? 200_000,
         truncateLog: options.engine?.truncateLog ?? true,
       },

@@ -34,7 +34,16 @@ export function servingContext(system: EmbeddedSystem): ServingContext {
   const { config } = system;
   return {
     clock: system.clock,
-    profiles: system.store.profiles,
+    // Reads come from the engine's state (always current); listing uses the store, written at most every engine.profileFlushIntervalMs.
+    profiles: {
+      getProfile: (key) => system.engine.profile(key),
+      getProfiles: (keys) => keys.map((key) => system.engine.profile(key)),
+      countProfiles: () => system.engine.entityCount(),
+      listProfileIds: async (limit, after) => {
+        await system.engine.storeProfiles();
+        return system.store.profiles.listProfileIds(limit, after);
+      },
+    },
     deadLetters: system.store.deadLetters,
     definitions: system.definitions,
     catalog: system.catalog,
@@ -46,6 +55,7 @@ export function servingContext(system: EmbeddedSystem): ServingContext {
       list: (query) => system.decisions.store.list(query),
       get: (id) => system.decisions.store.get(id),
       count: () => system.decisions.store.count(),
+      flushed: () => system.decisions.store.flushed(),
       subscribe: (listener) => system.decisions.subscribe(listener),
     },
     metrics: system.metrics,

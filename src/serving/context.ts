@@ -26,6 +26,8 @@ export interface ServingContext {
     list(query: { limit: number; ruleId?: string; entity?: string; before?: number }): Array<Decision & { cursor: number }>;
     get(id: string): Decision | undefined;
     count(): number;
+    /** Resolves once every decision made so far is visible to `list` and `get`. */
+    flushed(): Promise<void>;
     /** Calls `listener` with each batch of new decisions; returns a function that stops it. */
     subscribe(listener: (decisions: ReadonlyArray<Decision>) => void): () => void;
   };

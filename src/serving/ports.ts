@@ -7,7 +7,7 @@ export interface ProfileReader {
   /** Profiles of several entities, in the order of `keys` (undefined where none). */
   getProfiles(keys: ReadonlyArray<string>): Array<Profile | undefined>;
   /** Ids of stored profiles in id order, starting after `after`, at most `limit`. */
-  listProfileIds(limit: number, after?: string): string[];
+  listProfileIds(limit: number, after?: string): string[] | Promise<string[]>;
   /** Number of stored profiles. */
   countProfiles(): number;
 }

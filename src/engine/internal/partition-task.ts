@@ -1,7 +1,8 @@
 import { Packr } from 'msgpackr';
 import { ControlType, type AttrValue, type Event, type LogRecord } from '../event.js';
 import type { DefinitionSet, RuleContext, StatisticTagSpec, RuleTagSpec } from '../definition-set.js';
-import type { DeadLetter, Decision, EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta, Profile, ProfileTag, TagValue } from '../ports.js';
+import { ProfileEncoder } from '../profile-codec.js';
+import type { DeadLetter, Decision, EncodedProfile, EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta, Profile, ProfileTag, TagValue } from '../ports.js';
 import { partitionOf } from '../partitioner.js';
 import { RULE_STATE_PREFIX, RuleRuntime, type RuleCounters, type RuleHost } from './rule-runtime.js';
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
@@ -47,6 +48,8 @@ export interface PartitionCounters {
 }
 
 const snapshotCodec = new Packr({ useRecords: false, moreTypes: false });
+/** One encoder for every partition: encoding is synchronous and never interleaves. */
+const profileEncoder = new ProfileEncoder();
 const NO_TIMER = Infinity;
 const INITIAL_CAPACITY = 256;
 
@@ -650,7 +653,7 @@ export class PartitionTask implements RuleHost {
     const set = this.ruleTags[slot];
     if (set !== undefined) {
       for (const id of Object.keys(set)) {
-        if (tags[id] !== undefined) continue; // a tag definition with this id wins
+        if (this.wiring.byId.has(id)) continue; // a tag definition with this id wins
         const [value, at, version] = set[id]!;
         tags[id] = { value, updatedAt: at, version };
       }
@@ -670,21 +673,57 @@ export class PartitionTask implements RuleHost {
    * call (its state expired, then a new event came) is only written, since the
    * caller applies the writes before the removals.
    */
-  drainProfiles(): { write: Profile[]; remove: string[] } {
-    const write: Profile[] = [];
+  drainProfiles(): { write: EncodedProfile[]; remove: string[] } {
+    const write: EncodedProfile[] = [];
     for (const slot of this.profileList) {
       if (this.profileDirty[slot] === 0) continue;
       this.profileDirty[slot] = 0;
-      write.push(this.profileOf(slot));
+      write.push([this.keys[slot]!, this.encodeProfile(slot)]);
     }
     this.profileList = [];
     let remove = this.profileDeleted;
     this.profileDeleted = [];
     if (remove.length > 0 && write.length > 0) {
-      const written = new Set(write.map((p) => p.key));
+      const written = new Set(write.map((p) => p[0]));
       remove = remove.filter((key) => !written.has(key));
     }
     return { write, remove };
+  }
+
+  /** Entities whose profile changed since the last {@link drainProfiles}. */
+  get pendingProfiles(): number {
+    return this.profileList.length + this.profileDeleted.length;
+  }
+
+  /** The stored form of an entity's profile, written from the operator columns (same content as {@link profileOf}). */
+  private encodeProfile(slot: number): Uint8Array {
+    const enc = profileEncoder;
+    enc.begin();
+    const values = this.attrs[slot];
+    const times = this.attrTimes[slot];
+    if (values !== undefined && times !== undefined) {
+      for (const name in values) enc.attribute(name, values[name]!, times[name]!);
+    }
+    enc.beginTags();
+    const stats = this.wiring.stats;
+    for (let i = 0; i < stats.length; i++) {
+      const op = stats[i]!;
+      if (op.has(slot)) enc.tag(op.spec.id, op.value(slot) ?? null, op.updatedAt(slot), op.spec.version);
+    }
+    const rules = this.wiring.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const op = rules[i]!;
+      if (op.has(slot)) enc.tag(op.spec.id, op.value(slot) ?? null, op.updatedAt(slot), op.spec.version);
+    }
+    const set = this.ruleTags[slot];
+    if (set !== undefined) {
+      for (const id in set) {
+        if (this.wiring.byId.has(id)) continue; // a tag definition with this id wins
+        const [value, at, version] = set[id]!;
+        enc.tag(id, value, at, version);
+      }
+    }
+    return enc.end();
   }
 
   /** Dead letters produced since the last call. */

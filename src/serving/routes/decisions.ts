@@ -34,6 +34,7 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ServingContext
     },
     async (req) => {
       const q = req.query;
+      await ctx.decisions.flushed();
       const items = ctx.decisions.list({
         limit: q.limit ?? 100,
         ...(q.rule === undefined ? {} : { ruleId: q.rule }),
@@ -86,6 +87,7 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ServingContext
     '/v1/decisions/:id',
     { schema: { tags: ['decisions'], summary: 'One decision', params: { type: 'object', properties: { id: { type: 'string' } } }, response: { 200: decisionSchema, ...errors(404) } } },
     async (req) => {
+      await ctx.decisions.flushed();
       const d = ctx.decisions.get(req.params.id);
       if (d === undefined) throw new PortraitError('PRT_DECISION_NOT_FOUND', `no stored decision has id ${showValue(req.params.id)}`, { path: '/params/id' });
       return d;

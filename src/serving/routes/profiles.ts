@@ -29,7 +29,10 @@ export function registerProfileRoutes(app: FastifyInstance, ctx: ServingContext)
         response: { 200: { type: 'object', properties: { total: { type: 'integer' }, ids: { type: 'array', items: { type: 'string' } } } }, ...errors(400) },
       },
     },
-    async (req) => ({ total: ctx.profiles.countProfiles(), ids: ctx.profiles.listProfileIds(req.query.limit ?? 20, req.query.after) }),
+    async (req) => {
+      const ids = await ctx.profiles.listProfileIds(req.query.limit ?? 20, req.query.after);
+      return { total: ctx.profiles.countProfiles(), ids };
+    },
   );
 
   app.get<{ Params: { id: string }; Querystring: { tags?: string } }>(

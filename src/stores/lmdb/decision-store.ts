@@ -24,6 +24,8 @@ export interface LmdbDecisionStore {
   list(query: DecisionQuery): Array<Decision & { cursor: number }>;
   get(id: string): Decision | undefined;
   count(): number;
+  /** Resolves once every decision added so far is committed (and visible to reads). */
+  flushed(): Promise<void>;
 }
 
 /** Most stored entries a filtered `list` looks at before giving up. */
@@ -79,6 +81,9 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
     },
     count() {
       return count;
+    },
+    async flushed() {
+      await root.flushed;
     },
   };
 }

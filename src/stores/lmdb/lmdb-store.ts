@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type {
   CheckpointStore,
@@ -7,12 +8,21 @@ import type {
   EntitySnapshot,
   PartitionCheckpointChange,
   PartitionCheckpointMeta,
+  EncodedProfile,
   Profile,
   ProfileSink,
 } from '../../engine/index.js';
-import type { DeadLetterReader, ProfileReader } from '../../serving/index.js';
+import { decodeProfile } from '../../engine/index.js';
+import type { DeadLetterReader } from '../../serving/index.js';
 import { StoreError } from '../../errors/index.js';
 import { openLmdbDecisionStore, type LmdbDecisionStore } from './decision-store.js';
+
+// lmdb-js's native module keeps a process-wide map of V8 backing stores that its
+// deleter erases from; when V8 sweeps array buffers on a background thread, that map
+// can be read while it changes and the process dies (SIGFPE in an unordered_map
+// lookup, seen when a process opens and closes many environments). Sweeping array
+// buffers on the main thread avoids the race; it only changes when V8 frees them.
+setFlagsFromString('--no-concurrent-array-buffer-sweeping');
 
 /** Options of {@link createLmdbStore}. */
 export interface LmdbStoreOptions {
@@ -33,8 +43,15 @@ export const defaultLmdbStoreOptions: Omit<LmdbStoreOptions, 'path'> = Object.fr
   maxDecisions: 1_000_000,
 });
 
-// Stored profile layout: compact arrays, decoded into `Profile` on read.
-type StoredProfile = [attributes: Record<string, [unknown, number]>, tags: Record<string, [unknown, number, number]>];
+
+/** The stored profiles: written by the engine, read by the API (the profile reader port, with synchronous reads). */
+export interface LmdbProfiles extends ProfileSink {
+  getProfile(key: string): Profile | undefined;
+  getProfiles(keys: ReadonlyArray<string>): Array<Profile | undefined>;
+  countProfiles(): number;
+  /** Ids of stored profiles in id order, starting after `after`, at most `limit`. */
+  listProfileIds(limit: number, after?: string): string[];
+}
 
 /**
  * The embedded store: one LMDB environment holding profiles, engine state
@@ -43,7 +60,7 @@ type StoredProfile = [attributes: Record<string, [unknown, number]>, tags: Recor
  */
 export interface LmdbStore {
   readonly checkpoints: CheckpointStore;
-  readonly profiles: ProfileSink & ProfileReader;
+  readonly profiles: LmdbProfiles;
   readonly deadLetters: DeadLetterSink & DeadLetterReader;
   readonly decisions: LmdbDecisionStore;
   /** Approximate bytes used on disk by the environment. */
@@ -61,7 +78,7 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
   } catch (err: unknown) {
     throw new StoreError('PRT_STORE_UNAVAILABLE', `LMDB store at ${opts.path} could not be opened: ${(err as Error).message}`, { subject: opts.path }, { cause: err });
   }
-  const profileDb: Database<StoredProfile, string> = root.openDB({ name: 'profiles', encoding: 'msgpack' });
+  const profileDb: Database<Buffer, string> = root.openDB({ name: 'profiles', encoding: 'binary' });
   const stateDb: Database<Buffer, [number, string]> = root.openDB({ name: 'state', encoding: 'binary' });
   const metaDb: Database<PartitionCheckpointMeta, number> = root.openDB({ name: 'meta', encoding: 'msgpack' });
   const deadDb: Database<DeadLetter, [number, string]> = root.openDB({ name: 'deadletters', encoding: 'msgpack' });
@@ -97,10 +114,10 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
     },
   };
 
-  const profiles: ProfileSink & ProfileReader = {
-    writeProfiles(list: ReadonlyArray<Profile>) {
+  const profiles: LmdbStore['profiles'] = {
+    writeProfiles(list: ReadonlyArray<EncodedProfile>) {
       let last: Promise<unknown> | undefined;
-      for (const profile of list) last = profileDb.put(profile.key, toStored(profile));
+      for (const [key, bytes] of list) last = profileDb.put(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       if (last !== undefined) pending = last;
     },
     deleteProfiles(keys: ReadonlyArray<string>) {
@@ -114,12 +131,12 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
     },
     getProfile(key: string) {
       const stored = profileDb.get(key);
-      return stored === undefined ? undefined : fromStored(key, stored);
+      return stored === undefined ? undefined : decodeProfile(key, stored);
     },
     getProfiles(keys: ReadonlyArray<string>) {
       return keys.map((key) => {
         const stored = profileDb.get(key);
-        return stored === undefined ? undefined : fromStored(key, stored);
+        return stored === undefined ? undefined : decodeProfile(key, stored);
       });
     },
     listProfileIds(limit: number, after?: string) {
@@ -193,31 +210,4 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
       await root.close();
     },
   };
-}
-
-function toStored(profile: Profile): StoredProfile {
-  const attributes: StoredProfile[0] = {};
-  for (const name of Object.keys(profile.attributes)) {
-    const a = profile.attributes[name]!;
-    attributes[name] = [a.value, a.updatedAt];
-  }
-  const tags: StoredProfile[1] = {};
-  for (const id of Object.keys(profile.tags)) {
-    const t = profile.tags[id]!;
-    tags[id] = [t.value, t.updatedAt, t.version];
-  }
-  return [attributes, tags];
-}
-
-function fromStored(key: string, [attributes, tags]: StoredProfile): Profile {
-  const profile: Profile = { key, attributes: {}, tags: {} };
-  for (const name of Object.keys(attributes)) {
-    const [value, updatedAt] = attributes[name]!;
-    profile.attributes[name] = { value: value as Profile['attributes'][string]['value'], updatedAt };
-  }
-  for (const id of Object.keys(tags)) {
-    const [value, updatedAt, version] = tags[id]!;
-    profile.tags[id] = { value: value as Profile['tags'][string]['value'], updatedAt, version };
-  }
-  return profile;
 }

@@ -1,0 +1,151 @@
+import type { AttrValue } from './event.js';
+
+const T_NULL = 0;
+const T_NUMBER = 1;
+const T_STRING = 2;
+const T_TRUE = 3;
+const T_FALSE = 4;
+
+/**
+ * Writes numbers, strings and scalar values into one growing buffer, reused
+ * from value to value, so encoding a profile or a snapshot allocates only its
+ * final copy. Little-endian; strings are UTF-8 with a 32-bit length.
+ */
+export class BinaryWriter {
+  private buf: Buffer;
+  private view: DataView;
+  /** Bytes written so far. */
+  pos = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /** Starts a new value. */
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  private room(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + bytes) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.pos, v, true);
+    this.pos += 4;
+  }
+
+  f64(v: number): void {
+    this.room(8);
+    this.view.setFloat64(this.pos, v, true);
+    this.pos += 8;
+  }
+
+  /** Writes `n` numbers of an array (typed or plain) from `from`. */
+  f64s(a: ArrayLike<number>, from: number, n: number): void {
+    this.room(8 * n);
+    const view = this.view;
+    let p = this.pos;
+    for (let i = 0; i < n; i++, p += 8) view.setFloat64(p, a[from + i]!, true);
+    this.pos = p;
+  }
+
+  str(s: string): void {
+    // At most 3 bytes per UTF-16 unit.
+    this.room(4 + s.length * 3);
+    const written = this.buf.write(s, this.pos + 4, 'utf8');
+    this.view.setUint32(this.pos, written, true);
+    this.pos += 4 + written;
+  }
+
+  /** A string, number, boolean or null. */
+  value(v: AttrValue | undefined): void {
+    if (v === null || v === undefined) this.u8(T_NULL);
+    else if (typeof v === 'number') {
+      this.u8(T_NUMBER);
+      this.f64(v);
+    } else if (typeof v === 'string') {
+      this.u8(T_STRING);
+      this.str(v);
+    } else this.u8(v ? T_TRUE : T_FALSE);
+  }
+
+  /** A copy of what was written since the last reset. */
+  bytes(): Uint8Array {
+    return Uint8Array.prototype.slice.call(this.buf, 0, this.pos);
+  }
+}
+
+/** Reads what a {@link BinaryWriter} wrote. */
+export class BinaryReader {
+  private readonly view: DataView;
+  pos = 0;
+
+  constructor(private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** True while bytes remain. */
+  get more(): boolean {
+    return this.pos < this.bytes.byteLength;
+  }
+
+  u8(): number {
+    return this.bytes[this.pos++]!;
+  }
+
+  u32(): number {
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(): number {
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  f64s(into: { [i: number]: number }, from: number, n: number): void {
+    const view = this.view;
+    let p = this.pos;
+    for (let i = 0; i < n; i++, p += 8) into[from + i] = view.getFloat64(p, true);
+    this.pos = p;
+  }
+
+  str(): string {
+    const n = this.u32();
+    const s = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.pos, n).toString('utf8');
+    this.pos += n;
+    return s;
+  }
+
+  value(): AttrValue {
+    switch (this.u8()) {
+      case T_NUMBER:
+        return this.f64();
+      case T_STRING:
+        return this.str();
+      case T_TRUE:
+        return true;
+      case T_FALSE:
+        return false;
+      default:
+        return null;
+    }
+  }
+}
