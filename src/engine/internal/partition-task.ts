@@ -2,6 +2,8 @@ import { Packr } from 'msgpackr';
 import { ControlType, type AttrValue, type Event, type LogRecord } from '../event.js';
 import type { DefinitionSet, RuleContext, StatisticTagSpec, RuleTagSpec } from '../definition-set.js';
 import { ProfileEncoder } from '../profile-codec.js';
+import { BinaryReader, BinaryWriter } from '../binary.js';
+import { StoreError } from '../../errors/index.js';
 import type { DeadLetter, Decision, EncodedProfile, EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta, Profile, ProfileTag, TagValue } from '../ports.js';
 import { partitionOf } from '../partitioner.js';
 import { RULE_STATE_PREFIX, RuleRuntime, type RuleCounters, type RuleHost } from './rule-runtime.js';
@@ -50,6 +52,16 @@ export interface PartitionCounters {
 const snapshotCodec = new Packr({ useRecords: false, moreTypes: false });
 /** One encoder for every partition: encoding is synchronous and never interleaves. */
 const profileEncoder = new ProfileEncoder();
+const snapshotWriter = new BinaryWriter();
+/** Format of entity snapshots in checkpoints. */
+const SNAPSHOT_FORMAT = 2;
+
+function patchU32(w: BinaryWriter, at: number, value: number): void {
+  const end = w.pos;
+  w.pos = at;
+  w.u32(value);
+  w.pos = end;
+}
 const NO_TIMER = Infinity;
 const INITIAL_CAPACITY = 256;
 
@@ -829,11 +841,62 @@ export class PartitionTask implements RuleHost {
     return { meta: this.meta(checkpointId), upserts, deletes };
   }
 
+  /**
+   * An entity's snapshot, written straight into one reused buffer: format
+   * byte, last time, attributes, then per operator with state its stateId and
+   * the length and bytes of its state (so a restore can skip a state it no
+   * longer runs), then the tags set by rules.
+   */
   private encodeEntity(slot: number): EntitySnapshot {
-    const states: Array<[string, unknown]> = [];
-    for (const op of this.wiring.stats) if (op.has(slot)) states.push([op.spec.stateId, op.snapshot(slot)]);
-    for (const op of this.wiring.rules) if (op.has(slot)) states.push([op.spec.stateId, op.snapshot(slot)]);
-    return snapshotCodec.pack([this.lastTime[slot], this.attrs[slot] ?? null, this.attrTimes[slot] ?? null, states, this.ruleTags[slot] ?? null]);
+    const w = snapshotWriter.reset();
+    w.u8(SNAPSHOT_FORMAT);
+    w.f64(this.lastTime[slot]!);
+    const values = this.attrs[slot];
+    const times = this.attrTimes[slot];
+    const countAt = w.pos;
+    w.u32(0);
+    let n = 0;
+    if (values !== undefined && times !== undefined) {
+      for (const name in values) {
+        w.str(name);
+        w.value(values[name]!);
+        w.f64(times[name]!);
+        n++;
+      }
+    }
+    patchU32(w, countAt, n);
+    const statesAt = w.pos;
+    w.u32(0);
+    n = 0;
+    const writeOp = (op: StatisticOperator | RuleOperator): void => {
+      w.str(op.spec.stateId);
+      const lengthAt = w.pos;
+      w.u32(0);
+      op.write(slot, w);
+      patchU32(w, lengthAt, w.pos - lengthAt - 4);
+      n++;
+    };
+    const stats = this.wiring.stats;
+    for (let i = 0; i < stats.length; i++) if (stats[i]!.has(slot)) writeOp(stats[i]!);
+    const rules = this.wiring.rules;
+    for (let i = 0; i < rules.length; i++) if (rules[i]!.has(slot)) writeOp(rules[i]!);
+    patchU32(w, statesAt, n);
+    const set = this.ruleTags[slot];
+    const tagsAt = w.pos;
+    w.u32(0);
+    n = 0;
+    if (set !== undefined) {
+      for (const id in set) {
+        const [value, at, version] = set[id]!;
+        w.str(id);
+        w.value(value);
+        w.f64(at);
+        w.u32(version);
+        n++;
+      }
+    }
+    patchU32(w, tagsAt, n);
+    return w.bytes();
   }
 
   /** Restores progress from a checkpoint meta (definitions must be applied first). */
@@ -851,25 +914,46 @@ export class PartitionTask implements RuleHost {
       this.rules.restore(key, snapshotCodec.unpack(snapshot));
       return;
     }
-    const [lastTime, attrs, attrTimes, states, ruleTags] = snapshotCodec.unpack(snapshot) as [
-      number,
-      Record<string, AttrValue> | null,
-      Record<string, number> | null,
-      Array<[string, unknown]>,
-      Record<string, [TagValue, number, number]> | null | undefined,
-    ];
+    const r = new BinaryReader(snapshot);
+    if (r.u8() !== SNAPSHOT_FORMAT) throw new StoreError('PRT_STORE_CORRUPT', `checkpoint of entity ${JSON.stringify(key)} in partition ${this.partition} has an unknown format`, { key });
     const slot = this.allocate(key);
-    if (ruleTags !== null && ruleTags !== undefined) this.ruleTags[slot] = ruleTags;
+    const lastTime = r.f64();
     this.lastTime[slot] = lastTime;
-    if (attrs !== null) this.attrs[slot] = attrs;
-    if (attrTimes !== null) this.attrTimes[slot] = attrTimes;
+    let n = r.u32();
+    if (n > 0) {
+      const attrs: Record<string, AttrValue> = {};
+      const attrTimes: Record<string, number> = {};
+      for (; n > 0; n--) {
+        const name = r.str();
+        attrs[name] = r.value();
+        attrTimes[name] = r.f64();
+      }
+      this.attrs[slot] = attrs;
+      this.attrTimes[slot] = attrTimes;
+    }
     const byStateId = this.wiring.byStateId;
     let next = NO_TIMER;
-    for (const [stateId, data] of states) {
+    for (n = r.u32(); n > 0; n--) {
+      const stateId = r.str();
+      const length = r.u32();
       const op = byStateId.get(stateId);
-      if (op === undefined) continue; // tag no longer online at this revision
-      op.restore(slot, data);
+      if (op === undefined) {
+        r.pos += length; // tag no longer online at this revision
+        continue;
+      }
+      op.read(slot, r);
       if (!(op instanceof RuleOperator) && op.windowed) next = Math.min(next, op.nextChange(slot));
+    }
+    n = r.u32();
+    if (n > 0) {
+      const set: Record<string, [TagValue, number, number]> = {};
+      for (; n > 0; n--) {
+        const id = r.str();
+        const value = r.value();
+        const at = r.f64();
+        set[id] = [value, at, r.u32()];
+      }
+      this.ruleTags[slot] = set;
     }
     if (next !== NO_TIMER) this.scheduleView(slot, next);
     if (this.time.stateTtlMs > 0) {

@@ -1,5 +1,6 @@
 import type { RuleContext, RuleTagSpec } from '../definition-set.js';
 import type { TagValue } from '../ports.js';
+import type { BinaryReader, BinaryWriter } from '../binary.js';
 
 /** Per-partition state of one rule tag: its current value per entity. */
 export class RuleOperator {
@@ -57,14 +58,14 @@ export class RuleOperator {
     this.values[slot] = null;
   }
 
-  snapshot(slot: number): unknown {
-    return this.has(slot) ? [this.at[slot], this.values[slot]] : undefined;
+  write(slot: number, w: BinaryWriter): void {
+    w.f64(this.at[slot]!);
+    w.value(this.values[slot] ?? null);
   }
 
-  restore(slot: number, data: unknown): void {
-    const [at, value] = data as [number, TagValue];
-    this.at[slot] = at;
-    this.values[slot] = value;
+  read(slot: number, r: BinaryReader): void {
+    this.at[slot] = r.f64();
+    this.values[slot] = r.value();
   }
 
   grow(capacity: number): void {

@@ -396,7 +396,7 @@ class RuleOp {
   }
 
   restore(key: string, data: unknown): number {
-    const [lastTime, aggs, nfas, buffer] = data as [number, unknown[], Array<CepState | null>, Event[] | null];
+    const [lastTime, aggs, nfas, buffer] = data as [number, Array<Uint8Array | null>, Array<CepState | null>, Event[] | null];
     const slot = this.allocate(key);
     this.lastTime[slot] = lastTime;
     aggs.forEach((a, i) => {

@@ -2,6 +2,7 @@ import type { AttrValue, Event } from '../event.js';
 import type { StatisticTagSpec } from '../definition-set.js';
 import type { TagValue } from '../ports.js';
 import { accumulatorFor, type Accumulator } from './accumulators.js';
+import { BinaryReader, BinaryWriter } from '../binary.js';
 
 /**
  * Per-partition state and logic of one statistic tag. State is kept in
@@ -30,8 +31,13 @@ export interface StatisticOperator {
   /** Stream time at which the value next changes with no event, or Infinity. */
   nextChange(slot: number): number;
   clear(slot: number): void;
-  snapshot(slot: number): unknown;
-  restore(slot: number, data: unknown): void;
+  /** Writes the slot's state (the slot has state) for a checkpoint. */
+  write(slot: number, w: BinaryWriter): void;
+  /** Restores a slot's state written by {@link write}. */
+  read(slot: number, r: BinaryReader): void;
+  /** The slot's state as bytes (for snapshots that embed it). */
+  snapshot(slot: number): Uint8Array;
+  restore(slot: number, data: Uint8Array): void;
   /** Makes room for `capacity` slots. */
   grow(capacity: number): void;
 }
@@ -57,9 +63,24 @@ function growFloat(column: Float64Array<ArrayBuffer>, capacity: number, fill: nu
   return next;
 }
 
+const scratch = new BinaryWriter(4096);
+
 abstract class BaseOperator {
   typeMismatches = 0;
   filterErrors = 0;
+
+  abstract write(slot: number, w: BinaryWriter): void;
+  abstract read(slot: number, r: BinaryReader): void;
+
+  snapshot(slot: number): Uint8Array {
+    this.write(slot, scratch.reset());
+    return scratch.bytes();
+  }
+
+  restore(slot: number, data: Uint8Array): void {
+    this.read(slot, new BinaryReader(data));
+  }
+
   protected at: Float64Array<ArrayBuffer>;
   protected readonly field: string | null;
   protected readonly numeric: boolean;
@@ -158,17 +179,16 @@ class LifetimeAggregate extends BaseOperator implements StatisticOperator {
     if (this.picked !== null) this.picked[slot] = null;
   }
 
-  snapshot(slot: number): unknown {
-    const o = slot * this.width;
-    const cells = Array.from(this.cells.subarray(o, o + this.width));
-    return this.picked === null ? [this.at[slot], cells] : [this.at[slot], cells, this.picked[slot] ?? null];
+  write(slot: number, w: BinaryWriter): void {
+    w.f64(this.at[slot]!);
+    w.f64s(this.cells, slot * this.width, this.width);
+    if (this.picked !== null) w.value(this.picked[slot] ?? null);
   }
 
-  restore(slot: number, data: unknown): void {
-    const [at, cells, picked] = data as [number, number[], AttrValue?];
-    this.at[slot] = at;
-    this.cells.set(cells, slot * this.width);
-    if (this.picked !== null) this.picked[slot] = picked ?? null;
+  read(slot: number, r: BinaryReader): void {
+    this.at[slot] = r.f64();
+    r.f64s(this.cells, slot * this.width, this.width);
+    if (this.picked !== null) this.picked[slot] = r.value();
   }
 
   override grow(capacity: number): void {
@@ -359,19 +379,33 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     this.at[slot] = NaN;
   }
 
-  snapshot(slot: number): unknown {
-    const st = this.states[slot];
-    if (st === undefined) return undefined;
-    return [this.at[slot], st.lo, st.b, st.v, st.run, st.runValue];
+  write(slot: number, w: BinaryWriter): void {
+    const st = this.states[slot]!;
+    w.f64(this.at[slot]!);
+    w.f64(st.lo);
+    w.u32(st.b.length);
+    w.f64s(st.b, 0, st.b.length);
+    w.f64s(st.run, 0, this.width);
+    if (this.picks) {
+      w.value(st.runValue);
+      const v = st.v!;
+      for (let i = 0; i < v.length; i++) w.value(v[i] ?? null);
+    }
   }
 
-  restore(slot: number, data: unknown): void {
-    const [at, lo, b, v, run, runValue] = data as [number, number, number[], AttrValue[] | null, number[], AttrValue];
-    const st = new WindowState(lo, this.width, this.picks);
-    st.b = b;
-    st.v = v;
-    st.run = run;
-    st.runValue = runValue;
+  read(slot: number, r: BinaryReader): void {
+    const at = r.f64();
+    const st = new WindowState(r.f64(), this.width, this.picks);
+    const n = r.u32();
+    st.b = new Array<number>(n);
+    r.f64s(st.b, 0, n);
+    r.f64s(st.run, 0, this.width);
+    if (this.picks) {
+      st.runValue = r.value();
+      const v: AttrValue[] = [];
+      for (let i = 0; i < n / this.stride; i++) v.push(r.value());
+      st.v = v;
+    }
     this.states[slot] = st;
     this.at[slot] = at;
   }
@@ -424,15 +458,18 @@ class LifetimeDistinct extends BaseOperator implements StatisticOperator {
     this.at[slot] = NaN;
   }
 
-  snapshot(slot: number): unknown {
-    const set = this.sets[slot];
-    return set === undefined ? undefined : [this.at[slot], [...set]];
+  write(slot: number, w: BinaryWriter): void {
+    const set = this.sets[slot]!;
+    w.f64(this.at[slot]!);
+    w.u32(set.size);
+    for (const value of set) w.value(value);
   }
 
-  restore(slot: number, data: unknown): void {
-    const [at, values] = data as [number, AttrValue[]];
-    this.sets[slot] = new Set(values);
-    this.at[slot] = at;
+  read(slot: number, r: BinaryReader): void {
+    this.at[slot] = r.f64();
+    const set = new Set<AttrValue>();
+    for (let n = r.u32(); n > 0; n--) set.add(r.value());
+    this.sets[slot] = set;
   }
 }
 
@@ -539,16 +576,26 @@ class WindowedDistinct extends BaseOperator implements StatisticOperator {
     this.at[slot] = NaN;
   }
 
-  snapshot(slot: number): unknown {
-    const st = this.states[slot];
-    return st === undefined ? undefined : [this.at[slot], st.lo, st.minTime, [...st.seen]];
+  write(slot: number, w: BinaryWriter): void {
+    const st = this.states[slot]!;
+    w.f64(this.at[slot]!);
+    w.f64(st.lo);
+    w.f64(st.minTime);
+    w.u32(st.seen.size);
+    for (const [value, time] of st.seen) {
+      w.value(value);
+      w.f64(time);
+    }
   }
 
-  restore(slot: number, data: unknown): void {
-    const [at, lo, minTime, entries] = data as [number, number, number, Array<[AttrValue, number]>];
-    const st = new DistinctWindowState(lo);
-    st.minTime = minTime;
-    st.seen = new Map(entries);
+  read(slot: number, r: BinaryReader): void {
+    const at = r.f64();
+    const st = new DistinctWindowState(r.f64());
+    st.minTime = r.f64();
+    for (let n = r.u32(); n > 0; n--) {
+      const value = r.value();
+      st.seen.set(value, r.f64());
+    }
     this.states[slot] = st;
     this.at[slot] = at;
   }
