@@ -243,6 +243,10 @@ class WindowState {
   }
 }
 
+/** Scratch of {@link WindowedAggregate.drop}: one accumulator (widest is 2) and the values after each drop. */
+const dropScratch: number[] = [0, 0];
+const dropValues: TagValue[] = [];
+
 /** count/sum/avg/min/max/first/last/latest over a sliding or tumbling window. */
 class WindowedAggregate extends BaseOperator implements StatisticOperator {
   readonly windowed = true;
@@ -288,13 +292,21 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     if (start < lo) return false; // already out of view; cannot affect this or any later value
     let st = this.states[slot];
     let before: TagValue | undefined;
+    let dropped = false;
     if (st === undefined) {
       st = new WindowState(lo, this.width, this.picks);
       this.acc.init(st.run, 0);
       this.states[slot] = st;
     } else {
-      before = this.viewValue(st);
-      if (st.lo < lo) this.moveView(st, lo);
+      if (st.lo < lo) {
+        // Buckets that left the window since the last event change the value at their own time.
+        const changedAt = this.drop(st, lo);
+        if (changedAt === changedAt) {
+          this.at[slot] = changedAt;
+          dropped = true;
+        }
+      }
+      if (st.b.length > 0) before = this.viewValue(st);
     }
     const v = this.numeric ? (raw as number) : 1;
     const b = st.b;
@@ -326,7 +338,7 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
       this.at[slot] = t;
       return true;
     }
-    return false;
+    return dropped;
   }
 
   advance(slot: number, now: number): boolean {
@@ -334,38 +346,70 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     if (st === undefined) return false;
     const lo = this.geo.low(now);
     if (lo <= st.lo) return false;
-    const before = this.viewValue(st);
-    const changedAt = st.b.length > 0 ? Math.min(st.b[0]! + this.geo.sizeMs, now) : now;
-    this.moveView(st, lo);
+    const changedAt = this.drop(st, lo);
     if (st.b.length === 0) {
       this.states[slot] = undefined;
       this.at[slot] = NaN;
       return true;
     }
-    if (this.viewValue(st) !== before) {
+    if (changedAt === changedAt) {
       this.at[slot] = changedAt;
       return true;
     }
     return false;
   }
 
-  /** Drops buckets below `lo` and rebuilds the view accumulator. */
-  private moveView(st: WindowState, lo: number): void {
+  /**
+   * Drops the buckets below `lo` and rebuilds the view accumulator from the
+   * rest. Returns the time of the last change of the visible value the drop
+   * made (the end of the last bucket whose leaving changed it), or NaN when
+   * the value is unchanged — exactly as if each bucket had left at its own
+   * time, however late the window is moved. One backward pass over the
+   * buckets computes both the value after each drop and the new view.
+   */
+  private drop(st: WindowState, lo: number): number {
     const b = st.b;
     const stride = this.stride;
-    let drop = 0;
-    while (drop < b.length && b[drop]! < lo) drop += stride;
-    if (drop > 0) {
-      b.splice(0, drop);
-      if (st.v !== null) st.v.splice(0, drop / stride);
-    }
+    let cut = 0;
+    while (cut < b.length && b[cut]! < lo) cut += stride;
     st.lo = lo;
+    if (cut === 0) return NaN;
     const acc = this.acc;
-    acc.init(st.run, 0);
-    st.runValue = null;
-    for (let o = 1; o < b.length; o += stride) {
-      if (acc.merge(st.run, 0, b, o) && st.v !== null) st.runValue = st.v[(o - 1) / stride] ?? null;
+    const temp = dropScratch;
+    acc.init(temp, 0);
+    let tempValue: AttrValue = null;
+    const droppedCount = cut / stride;
+    // values[k]: the visible value once the first k buckets have left (k = 0 is the current value).
+    const values = dropValues;
+    values.length = droppedCount + 1;
+    const picks = this.picks;
+    const valueOf = (): TagValue => (picks ? (acc.isEmpty(temp, 0) ? null : tempValue) : acc.result(temp, 0));
+    let k = b.length / stride;
+    if (k === droppedCount) values[k] = valueOf();
+    for (let o = b.length - stride; o >= 0; o -= stride) {
+      k--;
+      if (acc.merge(temp, 0, b, o + 1) && picks) tempValue = st.v![k] ?? null;
+      if (k === droppedCount) {
+        // The new view: everything at or above the cut.
+        for (let c = 0; c < this.width; c++) st.run[c] = temp[c]!;
+        st.runValue = picks ? tempValue : null;
+      }
+      if (k <= droppedCount) values[k] = valueOf();
     }
+    let changedAt = NaN;
+    for (let i = droppedCount; i >= 1; i--) {
+      if (values[i] !== values[i - 1]) {
+        changedAt = b[(i - 1) * stride]! + this.geo.sizeMs;
+        break;
+      }
+    }
+    if (droppedCount * stride === b.length) {
+      acc.init(st.run, 0);
+      st.runValue = null;
+    }
+    b.splice(0, cut);
+    if (st.v !== null) st.v.splice(0, droppedCount);
+    return changedAt;
   }
 
   nextChange(slot: number): number {
@@ -513,21 +557,26 @@ class WindowedDistinct extends BaseOperator implements StatisticOperator {
     const lo = this.geo.low(now);
     if (t < lo) return false;
     let st = this.states[slot];
+    let dropped = false;
     if (st === undefined) {
       st = new DistinctWindowState(lo);
       this.states[slot] = st;
     } else if (st.lo < lo) {
-      this.prune(st, lo);
+      const changedAt = this.prune(st, lo);
+      if (changedAt === changedAt) {
+        this.at[slot] = changedAt;
+        dropped = true;
+      }
     }
     const seen = st.seen;
     const prev = seen.get(raw);
     if (prev !== undefined) {
       if (t > prev) seen.set(raw, t);
-      return false;
+      return dropped;
     }
     if (seen.size >= this.spec.maxDistinct) {
       if (seen.size === this.spec.maxDistinct) this.capped++;
-      return false;
+      return dropped;
     }
     seen.set(raw, t);
     if (t < st.minTime) st.minTime = t;
@@ -535,14 +584,25 @@ class WindowedDistinct extends BaseOperator implements StatisticOperator {
     return true;
   }
 
-  private prune(st: DistinctWindowState, lo: number): void {
+  /**
+   * Drops the values last seen below `lo`. Returns when the count last changed
+   * because of it — the end of the window of the latest dropped value — or NaN
+   * when nothing was dropped.
+   */
+  private prune(st: DistinctWindowState, lo: number): number {
     let min = Infinity;
-    for (const [value, time] of st.seen) {
-      if (time < lo) st.seen.delete(value);
-      else if (time < min) min = time;
+    let latestDropped = -Infinity;
+    if (st.minTime < lo) {
+      for (const [value, time] of st.seen) {
+        if (time < lo) {
+          st.seen.delete(value);
+          if (time > latestDropped) latestDropped = time;
+        } else if (time < min) min = time;
+      }
+      st.minTime = min;
     }
-    st.minTime = min;
     st.lo = lo;
+    return latestDropped === -Infinity ? NaN : this.geo.bucketOf(latestDropped) + this.geo.sizeMs;
   }
 
   advance(slot: number, now: number): boolean {
@@ -550,15 +610,13 @@ class WindowedDistinct extends BaseOperator implements StatisticOperator {
     if (st === undefined) return false;
     const lo = this.geo.low(now);
     if (lo <= st.lo) return false;
-    const before = st.seen.size;
-    const changedAt = Math.min(this.geo.bucketOf(st.minTime) + this.geo.sizeMs, now);
-    this.prune(st, lo);
+    const changedAt = this.prune(st, lo);
     if (st.seen.size === 0) {
       this.states[slot] = undefined;
       this.at[slot] = NaN;
       return true;
     }
-    if (st.seen.size !== before) {
+    if (changedAt === changedAt) {
       this.at[slot] = changedAt;
       return true;
     }
