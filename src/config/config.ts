@@ -85,7 +85,7 @@ export const defaultConfig: PortraitConfig = deepFreeze({
   demo: { enabled: false, eventsPerSecond: 200, users: 5_000, seed: 42 },
   ingest: { maxBodyBytes: 10 * 1024 * 1024, maxFutureMs: 3_600_000, maxLagRecords: 5_000_000, markIntervalMs: 200, idleAdvanceMs: 0, additionalFields: 'keep' },
   log: { segmentBytes: 64 * 1024 * 1024, fsync: 'batch' },
-  engine: { outOfOrdernessMs: 5_000, allowedLatenessMs: 60_000, latePolicy: 'count', stateTtlMs: 0, checkpointIntervalMs: 10_000, maxBatchRecords: 4_096, profileFlushIntervalMs: 1_000 },
+  engine: { outOfOrdernessMs: 5_000, allowedLatenessMs: 60_000, latePolicy: 'count', stateTtlMs: 0, checkpointIntervalMs: 10_000, maxBatchRecords: 4_096, profileFlushIntervalMs: 10_000 },
   decisions: { file: '', webhookUrl: '', webhookTimeoutMs: 5_000 },
   definitions: { store: 'pglite', postgresUrl: 'postgres://postgres@127.0.0.1:5432/postgres', pollIntervalMs: 1_000 },
   serving: { maxBatchKeys: 1_000, waitTimeoutMs: 10_000 },

@@ -1,5 +1,9 @@
 import type { AttrValue } from './event.js';
 
+const ARENA_BYTES = 1 << 20;
+let arena = new ArrayBuffer(ARENA_BYTES);
+let arenaPos = 0;
+
 const T_NULL = 0;
 const T_NUMBER = 1;
 const T_STRING = 2;
@@ -86,7 +90,23 @@ export class BinaryWriter {
 
   /** A copy of what was written since the last reset. */
   bytes(): Uint8Array {
-    return Uint8Array.prototype.slice.call(this.buf, 0, this.pos);
+    // A slice of a large shared arena: a typed array with an ArrayBuffer of its own (or of
+    // Node's small 8 KiB pool) costs far more to allocate and free. Slices are never reused,
+    // so a store may keep one until its write is done.
+    const n = this.pos;
+    if (n > ARENA_BYTES / 4) {
+      const own = Buffer.allocUnsafeSlow(n);
+      this.buf.copy(own, 0, 0, n);
+      return own;
+    }
+    if (arenaPos + n > ARENA_BYTES) {
+      arena = new ArrayBuffer(ARENA_BYTES);
+      arenaPos = 0;
+    }
+    const out = Buffer.from(arena, arenaPos, n);
+    this.buf.copy(out, 0, 0, n);
+    arenaPos += (n + 7) & ~7;
+    return out;
   }
 }
 

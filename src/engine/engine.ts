@@ -44,7 +44,7 @@ export const defaultEngineOptions: EngineOptions = Object.freeze({
   maxBatchRecords: 4_096,
   liveFeedMaxRecords: 200_000,
   truncateLog: true,
-  profileFlushIntervalMs: 1_000,
+  profileFlushIntervalMs: 10_000,
 });
 
 /** What the engine reads from and writes to. */

@@ -67,6 +67,11 @@ export interface PartitionCheckpointMeta {
   checkpointId: number;
   /** Latest position of each replay source seen in this partition. */
   sources: Record<string, number>;
+  /**
+   * Operator state ids by the number entity snapshots use for them. Append-only:
+   * a number is never given to another state id, so every stored snapshot stays readable.
+   */
+  stateIds?: string[];
 }
 
 /** State of one entity as snapshotted in a checkpoint (the engine encodes it). */

@@ -54,7 +54,7 @@ const snapshotCodec = new Packr({ useRecords: false, moreTypes: false });
 const profileEncoder = new ProfileEncoder();
 const snapshotWriter = new BinaryWriter();
 /** Format of entity snapshots in checkpoints. */
-const SNAPSHOT_FORMAT = 2;
+const SNAPSHOT_FORMAT = 3;
 
 function patchU32(w: BinaryWriter, at: number, value: number): void {
   const end = w.pos;
@@ -142,6 +142,9 @@ export class PartitionTask implements RuleHost {
   private ruleTags: Array<Record<string, [TagValue, number, number]> | undefined> = [];
   /** Log offset of the record being processed. */
   currentOffset = 0;
+  /** Operator state ids by number, for snapshots (append-only, kept in the checkpoint meta). */
+  private stateIds: string[] = [];
+  private stateNumbers = new Map<string, number>();
 
   constructor(readonly partition: number, private readonly time: TimePolicy, readonly partitionCount = 1) {
     this.rules = new RuleRuntime(this);
@@ -823,6 +826,7 @@ export class PartitionTask implements RuleHost {
       revision: this.revision,
       checkpointId,
       sources: { ...this.sources },
+      stateIds: [...this.stateIds],
     };
   }
 
@@ -869,7 +873,7 @@ export class PartitionTask implements RuleHost {
     w.u32(0);
     n = 0;
     const writeOp = (op: StatisticOperator | RuleOperator): void => {
-      w.str(op.spec.stateId);
+      w.u32(this.stateNumber(op.spec.stateId));
       const lengthAt = w.pos;
       w.u32(0);
       op.write(slot, w);
@@ -899,8 +903,21 @@ export class PartitionTask implements RuleHost {
     return w.bytes();
   }
 
+  /** The number snapshots use for an operator state id. */
+  private stateNumber(stateId: string): number {
+    let n = this.stateNumbers.get(stateId);
+    if (n === undefined) {
+      n = this.stateIds.length;
+      this.stateIds.push(stateId);
+      this.stateNumbers.set(stateId, n);
+    }
+    return n;
+  }
+
   /** Restores progress from a checkpoint meta (definitions must be applied first). */
   restoreMeta(meta: PartitionCheckpointMeta): void {
+    this.stateIds = [...(meta.stateIds ?? [])];
+    this.stateNumbers = new Map(this.stateIds.map((id, i) => [id, i]));
     this.offset = meta.offset;
     this.streamTime = meta.streamTime;
     this.watermark = meta.watermark;
@@ -934,9 +951,9 @@ export class PartitionTask implements RuleHost {
     const byStateId = this.wiring.byStateId;
     let next = NO_TIMER;
     for (n = r.u32(); n > 0; n--) {
-      const stateId = r.str();
+      const stateId = this.stateIds[r.u32()];
       const length = r.u32();
-      const op = byStateId.get(stateId);
+      const op = stateId === undefined ? undefined : byStateId.get(stateId);
       if (op === undefined) {
         r.pos += length; // tag no longer online at this revision
         continue;

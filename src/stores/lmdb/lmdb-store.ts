@@ -102,7 +102,7 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
         await root.transaction(() => {
           for (const change of changes) {
             const p = change.meta.partition;
-            for (const [key, snapshot] of change.upserts) void stateDb.put([p, key], Buffer.from(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength));
+            for (const [key, snapshot] of change.upserts) void stateDb.put([p, key], snapshot as Buffer);
             for (const key of change.deletes) void stateDb.remove([p, key]);
             void metaDb.put(p, change.meta);
           }
@@ -117,7 +117,7 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
   const profiles: LmdbStore['profiles'] = {
     writeProfiles(list: ReadonlyArray<EncodedProfile>) {
       let last: Promise<unknown> | undefined;
-      for (const [key, bytes] of list) last = profileDb.put(key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      for (const [key, bytes] of list) last = profileDb.put(key, bytes as Buffer);
       if (last !== undefined) pending = last;
     },
     deleteProfiles(keys: ReadonlyArray<string>) {
