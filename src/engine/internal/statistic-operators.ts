@@ -223,31 +223,20 @@ class WindowGeometry {
   }
 }
 
-/**
- * Per-entity window state. `b` holds, per bucket in ascending start order,
- * the bucket start followed by the accumulator cells; `run` is the accumulator
- * of the buckets in view (start >= lo), maintained on add and rebuilt when the
- * view moves.
- */
-class WindowState {
-  b: number[] = [];
-  v: AttrValue[] | null;
-  run: number[];
-  runValue: AttrValue = null;
-  lo: number;
-
-  constructor(lo: number, width: number, picks: boolean) {
-    this.lo = lo;
-    this.run = new Array<number>(width).fill(0);
-    this.v = picks ? [] : null;
-  }
-}
-
 /** Scratch of {@link WindowedAggregate.drop}: one accumulator (widest is 2) and the values after each drop. */
 const dropScratch: number[] = [0, 0];
 const dropValues: TagValue[] = [];
 
-/** count/sum/avg/min/max/first/last/latest over a sliding or tumbling window. */
+/**
+ * count/sum/avg/min/max/first/last/latest over a sliding or tumbling window.
+ *
+ * State in columns by slot: `buckets[slot]` holds, per bucket in ascending
+ * start order, the bucket start followed by the accumulator cells (the only
+ * per-entity object); `lo` is the lowest bucket start in view; `run` holds the
+ * accumulator of the buckets in view (start >= lo), maintained on add and
+ * rebuilt when the view moves. For first/last/latest of a field, `vals[slot]`
+ * keeps each bucket's picked value and `runValue` the view's.
+ */
 class WindowedAggregate extends BaseOperator implements StatisticOperator {
   readonly windowed = true;
   readonly defaultValue: TagValue | undefined;
@@ -256,7 +245,11 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
   private readonly stride: number;
   private readonly geo: WindowGeometry;
   private readonly picks: boolean;
-  private states: Array<WindowState | undefined> = [];
+  private buckets: Array<number[] | undefined> = [];
+  private vals: Array<AttrValue[] | undefined> = [];
+  private lo: Float64Array<ArrayBuffer>;
+  private run: Float64Array<ArrayBuffer>;
+  private runValue: AttrValue[] = [];
 
   constructor(spec: StatisticTagSpec, capacity: number) {
     super(spec, capacity);
@@ -266,20 +259,34 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     this.geo = new WindowGeometry(spec);
     this.picks = this.acc.picksEvent && spec.field !== null;
     this.defaultValue = this.acc.additive ? 0 : undefined;
+    this.lo = new Float64Array(capacity);
+    this.run = new Float64Array(capacity * this.width);
+  }
+
+  override grow(capacity: number): void {
+    super.grow(capacity);
+    if (this.lo.length < capacity) {
+      const lo = new Float64Array(capacity);
+      lo.set(this.lo);
+      this.lo = lo;
+      const run = new Float64Array(capacity * this.width);
+      run.set(this.run);
+      this.run = run;
+    }
   }
 
   has(slot: number): boolean {
-    return this.states[slot] !== undefined;
+    return this.buckets[slot] !== undefined;
   }
 
   value(slot: number): TagValue | undefined {
-    const st = this.states[slot];
-    return st === undefined ? undefined : this.viewValue(st);
+    return this.buckets[slot] === undefined ? undefined : this.viewValue(slot);
   }
 
-  private viewValue(st: WindowState): TagValue {
-    if (this.picks) return this.acc.isEmpty(st.run, 0) ? null : st.runValue;
-    return this.acc.result(st.run, 0);
+  private viewValue(slot: number): TagValue {
+    const o = slot * this.width;
+    if (this.picks) return this.acc.isEmpty(this.run, o) ? null : (this.runValue[slot] ?? null);
+    return this.acc.result(this.run, o);
   }
 
   apply(slot: number, event: Event, now: number): boolean {
@@ -290,31 +297,37 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     const start = geo.bucketOf(t);
     const lo = geo.low(now);
     if (start < lo) return false; // already out of view; cannot affect this or any later value
-    let st = this.states[slot];
+    let b = this.buckets[slot];
     let before: TagValue | undefined;
     let dropped = false;
-    if (st === undefined) {
-      st = new WindowState(lo, this.width, this.picks);
-      this.acc.init(st.run, 0);
-      this.states[slot] = st;
+    const ro = slot * this.width;
+    if (b === undefined) {
+      b = [];
+      this.buckets[slot] = b;
+      this.lo[slot] = lo;
+      this.acc.init(this.run, ro);
+      if (this.picks) {
+        this.vals[slot] = [];
+        this.runValue[slot] = null;
+      }
     } else {
-      if (st.lo < lo) {
+      if (this.lo[slot]! < lo) {
         // Buckets that left the window since the last event change the value at their own time.
-        const changedAt = this.drop(st, lo);
+        const changedAt = this.drop(slot, b, lo);
         if (changedAt === changedAt) {
           this.at[slot] = changedAt;
           dropped = true;
         }
       }
-      if (st.b.length > 0) before = this.viewValue(st);
+      if (b.length > 0) before = this.viewValue(slot);
     }
     const v = this.numeric ? (raw as number) : 1;
-    const b = st.b;
     const stride = this.stride;
     // Find the bucket: usually the last one (events mostly arrive in order).
     let i = b.length - stride;
     while (i >= 0 && b[i]! > start) i -= stride;
     let o: number;
+    const vals = this.picks ? this.vals[slot]! : null;
     if (i >= 0 && b[i] === start) {
       o = i + 1;
     } else {
@@ -329,11 +342,11 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
       }
       o = at + 1;
       this.acc.init(b, o);
-      if (st.v !== null) st.v.splice(at / stride, 0, null);
+      if (vals !== null) vals.splice(at / stride, 0, null);
     }
-    if (this.acc.add(b, o, v, t) && st.v !== null) st.v[(o - 1) / stride] = raw;
-    if (this.acc.add(st.run, 0, v, t) && this.picks) st.runValue = raw;
-    const after = this.viewValue(st);
+    if (this.acc.add(b, o, v, t) && vals !== null) vals[(o - 1) / stride] = raw;
+    if (this.acc.add(this.run, ro, v, t) && this.picks) this.runValue[slot] = raw;
+    const after = this.viewValue(slot);
     if (before === undefined || after !== before) {
       this.at[slot] = t;
       return true;
@@ -342,14 +355,13 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
   }
 
   advance(slot: number, now: number): boolean {
-    const st = this.states[slot];
-    if (st === undefined) return false;
+    const b = this.buckets[slot];
+    if (b === undefined) return false;
     const lo = this.geo.low(now);
-    if (lo <= st.lo) return false;
-    const changedAt = this.drop(st, lo);
-    if (st.b.length === 0) {
-      this.states[slot] = undefined;
-      this.at[slot] = NaN;
+    if (lo <= this.lo[slot]!) return false;
+    const changedAt = this.drop(slot, b, lo);
+    if (b.length === 0) {
+      this.clear(slot);
       return true;
     }
     if (changedAt === changedAt) {
@@ -367,12 +379,11 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
    * time, however late the window is moved. One backward pass over the
    * buckets computes both the value after each drop and the new view.
    */
-  private drop(st: WindowState, lo: number): number {
-    const b = st.b;
+  private drop(slot: number, b: number[], lo: number): number {
     const stride = this.stride;
     let cut = 0;
     while (cut < b.length && b[cut]! < lo) cut += stride;
-    st.lo = lo;
+    this.lo[slot] = lo;
     if (cut === 0) return NaN;
     const acc = this.acc;
     const temp = dropScratch;
@@ -383,16 +394,18 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     const values = dropValues;
     values.length = droppedCount + 1;
     const picks = this.picks;
+    const vals = picks ? this.vals[slot]! : null;
     const valueOf = (): TagValue => (picks ? (acc.isEmpty(temp, 0) ? null : tempValue) : acc.result(temp, 0));
+    const ro = slot * this.width;
     let k = b.length / stride;
     if (k === droppedCount) values[k] = valueOf();
     for (let o = b.length - stride; o >= 0; o -= stride) {
       k--;
-      if (acc.merge(temp, 0, b, o + 1) && picks) tempValue = st.v![k] ?? null;
+      if (acc.merge(temp, 0, b, o + 1) && vals !== null) tempValue = vals[k] ?? null;
       if (k === droppedCount) {
         // The new view: everything at or above the cut.
-        for (let c = 0; c < this.width; c++) st.run[c] = temp[c]!;
-        st.runValue = picks ? tempValue : null;
+        for (let c = 0; c < this.width; c++) this.run[ro + c] = temp[c]!;
+        if (picks) this.runValue[slot] = tempValue;
       }
       if (k <= droppedCount) values[k] = valueOf();
     }
@@ -404,54 +417,57 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
       }
     }
     if (droppedCount * stride === b.length) {
-      acc.init(st.run, 0);
-      st.runValue = null;
+      acc.init(this.run, ro);
+      if (picks) this.runValue[slot] = null;
     }
     b.splice(0, cut);
-    if (st.v !== null) st.v.splice(0, droppedCount);
+    if (vals !== null) vals.splice(0, droppedCount);
     return changedAt;
   }
 
   nextChange(slot: number): number {
-    const st = this.states[slot];
-    if (st === undefined || st.b.length === 0) return Infinity;
-    return st.b[0]! + this.geo.sizeMs;
+    const b = this.buckets[slot];
+    if (b === undefined || b.length === 0) return Infinity;
+    return b[0]! + this.geo.sizeMs;
   }
 
   clear(slot: number): void {
-    this.states[slot] = undefined;
+    this.buckets[slot] = undefined;
+    if (this.picks) {
+      this.vals[slot] = undefined;
+      this.runValue[slot] = null;
+    }
     this.at[slot] = NaN;
   }
 
   write(slot: number, w: BinaryWriter): void {
-    const st = this.states[slot]!;
+    const b = this.buckets[slot]!;
     w.f64(this.at[slot]!);
-    w.f64(st.lo);
-    w.u32(st.b.length);
-    w.f64s(st.b, 0, st.b.length);
-    w.f64s(st.run, 0, this.width);
+    w.f64(this.lo[slot]!);
+    w.u32(b.length);
+    w.f64s(b, 0, b.length);
+    w.f64s(this.run, slot * this.width, this.width);
     if (this.picks) {
-      w.value(st.runValue);
-      const v = st.v!;
+      w.value(this.runValue[slot] ?? null);
+      const v = this.vals[slot]!;
       for (let i = 0; i < v.length; i++) w.value(v[i] ?? null);
     }
   }
 
   read(slot: number, r: BinaryReader): void {
-    const at = r.f64();
-    const st = new WindowState(r.f64(), this.width, this.picks);
+    this.at[slot] = r.f64();
+    this.lo[slot] = r.f64();
     const n = r.u32();
-    st.b = new Array<number>(n);
-    r.f64s(st.b, 0, n);
-    r.f64s(st.run, 0, this.width);
+    const b = new Array<number>(n);
+    r.f64s(b, 0, n);
+    this.buckets[slot] = b;
+    r.f64s(this.run, slot * this.width, this.width);
     if (this.picks) {
-      st.runValue = r.value();
+      this.runValue[slot] = r.value();
       const v: AttrValue[] = [];
       for (let i = 0; i < n / this.stride; i++) v.push(r.value());
-      st.v = v;
+      this.vals[slot] = v;
     }
-    this.states[slot] = st;
-    this.at[slot] = at;
   }
 }
 
