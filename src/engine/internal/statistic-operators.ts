@@ -95,6 +95,15 @@ abstract class BaseOperator {
     return this.at[slot]!;
   }
 
+  /**
+   * Whether the slot has state: its time of last change is set exactly while it
+   * does (one implementation for every operator keeps this hot call monomorphic).
+   */
+  has(slot: number): boolean {
+    const at = this.at[slot]!;
+    return at === at; // not NaN
+  }
+
   grow(capacity: number): void {
     this.at = growFloat(this.at, capacity, NaN);
   }
@@ -133,10 +142,6 @@ class LifetimeAggregate extends BaseOperator implements StatisticOperator {
     this.cells = new Float64Array(capacity * this.width);
     this.picked = this.acc.picksEvent && spec.field !== null ? [] : null;
     this.defaultValue = this.acc.additive ? 0 : undefined;
-  }
-
-  has(slot: number): boolean {
-    return this.at[slot] === this.at[slot]; // not NaN
   }
 
   value(slot: number): TagValue | undefined {
@@ -273,10 +278,6 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
       run.set(this.run);
       this.run = run;
     }
-  }
-
-  has(slot: number): boolean {
-    return this.buckets[slot] !== undefined;
   }
 
   value(slot: number): TagValue | undefined {
@@ -479,10 +480,6 @@ class LifetimeDistinct extends BaseOperator implements StatisticOperator {
   capped = 0;
   private sets: Array<Set<AttrValue> | undefined> = [];
 
-  has(slot: number): boolean {
-    return this.sets[slot] !== undefined;
-  }
-
   value(slot: number): TagValue | undefined {
     return this.sets[slot]?.size;
   }
@@ -556,10 +553,6 @@ class WindowedDistinct extends BaseOperator implements StatisticOperator {
   constructor(spec: StatisticTagSpec, capacity: number) {
     super(spec, capacity);
     this.geo = new WindowGeometry(spec);
-  }
-
-  has(slot: number): boolean {
-    return this.states[slot] !== undefined;
   }
 
   value(slot: number): TagValue | undefined {
