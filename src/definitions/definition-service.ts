@@ -4,7 +4,7 @@ import { DefinitionError, NotFoundError, PortraitError } from '../errors/index.j
 import { compileExpression } from '../expr/index.js';
 import type { EventCatalog } from '../ingest/index.js';
 import { compileTag, withAllTagInputs, type CompiledTag } from './compile-tag.js';
-import type { DefinitionStore, OnlineEntry, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
+import type { DefinitionStore, DefinitionWrite, OnlineEntry, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
 import type { DefinitionStatus, TagDocument } from './tag-document.js';
 import { validateTagDocument } from './validate-tag.js';
 import { compileRule } from './compile-rule.js';
@@ -332,8 +332,11 @@ export class DefinitionService implements DefinitionSetResolver {
 
   /**
    * Imports an export document: each definition gets the document of its
-   * latest exported version (created, or updated when it differs) and its
-   * exported status. Statistic tags go online before rule tags and rules.
+   * latest exported version (created, or updated as a new version when it
+   * differs) and its exported status, directly (import restores a state; a
+   * draft may become offline without running). Everything is written in one
+   * transaction as one revision, so the engine switches to the whole imported
+   * set at once — thousands of rules included — or nothing changes.
    * Returns what changed.
    */
   async importAll(input: unknown): Promise<{ created: string[]; updated: string[]; statusChanged: string[] }> {
@@ -361,58 +364,59 @@ export class DefinitionService implements DefinitionSetResolver {
         throw err;
       }
     }
-    const rank = (item: (typeof items)[number]): number => (item.kind === 'tag' ? ((item.document as { kind?: string }).kind === 'statistic' ? 0 : 1) : 2);
-    items.sort((a, b) => rank(a) - rank(b));
-    for (const item of items) {
-      const existing = await this.store.get(item.kind, item.id);
-      const same = existing !== undefined && canonical(existing.document) === canonical(stripVersion(item.document));
-      if (existing === undefined) {
-        if (item.kind === 'tag') await this.createTag(item.document);
-        else await this.createRule(item.document);
-        created.push(`${item.kind}:${item.id}`);
-      } else if (!same && existing.status !== 'archived') {
-        const doc = { ...item.document, version: existing.version };
-        if (item.kind === 'tag') await this.updateTag(item.id, doc);
-        else await this.updateRule(item.id, doc);
-        updated.push(`${item.kind}:${item.id}`);
+    return this.serial(async () => {
+      const at = this.clock.now();
+      const changes: DefinitionWrite[] = [];
+      const finalStatus = new Map<string, DefinitionStatus>();
+      for (const d of [...(await this.store.list('tag')), ...(await this.store.list('rule'))]) finalStatus.set(`${d.kind}:${d.id}`, d.status);
+      for (const item of items) {
+        const name = `${item.kind}:${item.id}`;
+        const existing = await this.store.get(item.kind, item.id);
+        if (existing === undefined) {
+          changes.push({ kind: item.kind, id: item.id, expectedVersion: 0, document: stripVersion(item.document), status: item.status, at });
+          created.push(name);
+          finalStatus.set(name, item.status);
+          continue;
+        }
+        if (existing.status === 'archived') continue; // an archived definition no longer changes
+        const docChanged = canonical(existing.document) !== canonical(stripVersion(item.document));
+        const statusChanges = existing.status !== item.status;
+        if (!docChanged && !statusChanges) continue;
+        changes.push({ kind: item.kind, id: item.id, expectedVersion: existing.version, ...(docChanged ? { document: stripVersion(item.document) } : {}), status: item.status, at });
+        if (docChanged) updated.push(name);
+        if (statusChanges) statusChanged.push(name);
+        finalStatus.set(name, item.status);
       }
-    }
-    // Statuses: take things offline before putting others online, dependencies first.
-    const current = async (item: (typeof items)[number]) => (await this.store.get(item.kind, item.id))?.status;
-    for (const item of [...items].reverse()) {
-      if (item.status !== 'online' && (await current(item)) === 'online') {
-        await this.restoreStatus(item.kind, item.id, 'online', item.status);
-        statusChanged.push(`${item.kind}:${item.id}`);
+      if (changes.length === 0) return { created, updated, statusChanged };
+      // The set online after the import must hold together: rule tags read online tags only,
+      // and no rule sets a profile tag under a tag definition's id.
+      const documentOf = async (kind: 'tag' | 'rule', id: string): Promise<Record<string, unknown> | undefined> =>
+        items.find((i) => i.kind === kind && i.id === id)?.document ?? (await this.store.get(kind, id))?.document;
+      for (const [name, status] of finalStatus) {
+        if (status !== 'online') continue;
+        const sep = name.indexOf(':');
+        const kind = name.slice(0, sep) as 'tag' | 'rule';
+        const id = name.slice(sep + 1);
+        const doc = await documentOf(kind, id);
+        if (kind === 'tag' && (doc as { kind?: string } | undefined)?.kind === 'rule') {
+          const reads = compileExpression((doc as unknown as { condition: string }).condition, 'profile', '/condition', id).references.tags ?? [];
+          const offline = reads.filter((t) => finalStatus.get(`tag:${t}`) !== 'online');
+          if (offline.length > 0) {
+            throw new DefinitionError('PRT_DEF_DEPENDENCY', `import would put tag "${id}" online while ${offline.map((t) => `"${t}"`).join(', ')} it reads would not be`, { subject: id, path: '/condition' });
+          }
+        }
+        if (kind === 'rule') {
+          const setTag = (doc as unknown as RuleDocument | undefined)?.outputs?.setTag?.id;
+          if (setTag !== undefined && finalStatus.has(`tag:${setTag}`)) {
+            throw new DefinitionError('PRT_DEF_DEPENDENCY', `rule "${id}" /outputs/setTag/id "${setTag}" is the id of a tag definition; choose another id`, { subject: id, path: '/outputs/setTag/id' });
+          }
+        }
       }
-    }
-    for (const item of items) {
-      const now = await current(item);
-      if (now === undefined || now === item.status) continue;
-      await this.restoreStatus(item.kind, item.id, now, item.status);
-      statusChanged.push(`${item.kind}:${item.id}`);
-    }
-    return { created, updated, statusChanged };
-  }
-
-  /**
-   * Brings an imported definition to its exported status. Import restores a
-   * state rather than operating one: a draft may become offline (or archived)
-   * directly, without running in between; an online one goes through offline.
-   */
-  private async restoreStatus(kind: 'tag' | 'rule', id: string, from: DefinitionStatus, to: DefinitionStatus): Promise<void> {
-    const set = (status: DefinitionStatus) => (kind === 'tag' ? this.setTagStatus(id, status) : this.setRuleStatus(id, status));
-    if (from === 'online' && to === 'archived') {
-      await set('offline');
-      await set('archived');
-    } else if (from === 'draft' && to === 'offline') {
-      await this.serial(async () => {
-        const existing = await this.require(kind, id);
-        const result = await this.store.write({ kind, id, expectedVersion: existing.version, status: 'offline', at: this.clock.now() });
-        this.advance(result.revision);
-      });
-    } else {
-      await set(to);
-    }
+      // One transaction and one revision: the engine switches to the imported set at once, or nothing changes.
+      const { revision } = await this.store.writeBatch(changes);
+      if (revision !== undefined) await this.publish(revision);
+      return { created, updated, statusChanged };
+    });
   }
 
   /** A rule may set a profile tag only under an id no tag definition uses. */

@@ -82,6 +82,12 @@ export interface DefinitionStore {
    * Returns the new state and the revision recorded for it.
    */
   write(change: DefinitionWrite): Promise<{ definition: StoredDefinition; revision: RevisionRecord }>;
+  /**
+   * Applies several writes in one transaction, all or none, recording one
+   * revision for all of them (undefined when `changes` is empty). Each write is
+   * checked as {@link write} checks it.
+   */
+  writeBatch(changes: ReadonlyArray<DefinitionWrite>): Promise<{ definitions: StoredDefinition[]; revision: RevisionRecord | undefined }>;
   /** The newest revision, or undefined when nothing was ever written. */
   latestRevision(): Promise<RevisionRecord | undefined>;
   getRevision(revision: number): Promise<RevisionRecord | undefined>;

@@ -125,6 +125,37 @@ export function describeDefinitionStore(name: string, factory: () => Promise<Sto
       expect(last?.online.length).toBe(12);
     });
 
+    it('writes a batch in one transaction as one revision, or nothing at all', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'tag', id: 'a', expectedVersion: 0, document: doc(1), at: 1 });
+      const batch = await store.writeBatch([
+        { kind: 'rule', id: 'r1', expectedVersion: 0, document: { id: 'r1' }, status: 'online', at: 2 },
+        { kind: 'rule', id: 'r2', expectedVersion: 0, document: { id: 'r2' }, status: 'offline', at: 2 },
+        { kind: 'tag', id: 'a', expectedVersion: 1, document: doc(2), status: 'online', at: 2 },
+      ]);
+      expect(batch.definitions.map((d) => [d.kind, d.id, d.version, d.status])).toEqual([
+        ['rule', 'r1', 1, 'online'],
+        ['rule', 'r2', 1, 'offline'],
+        ['tag', 'a', 2, 'online'],
+      ]);
+      expect(batch.revision).toMatchObject({ revision: 2, online: [{ kind: 'rule', id: 'r1', version: 1 }, { kind: 'tag', id: 'a', version: 2 }] });
+      expect((await store.revisionsAfter(0, 10)).map((r) => r.revision)).toEqual([1, 2]);
+      // A conflict in the middle of a batch rolls all of it back and records no revision.
+      expect(
+        await codeOf(
+          store.writeBatch([
+            { kind: 'rule', id: 'r3', expectedVersion: 0, document: { id: 'r3' }, status: 'online', at: 3 },
+            { kind: 'rule', id: 'r1', expectedVersion: 7, status: 'offline', at: 3 },
+          ]),
+        ),
+      ).toBe('PRT_DEF_VERSION_CONFLICT');
+      expect(await store.get('rule', 'r3')).toBeUndefined();
+      expect((await store.latestRevision())?.revision).toBe(2);
+      expect(await store.writeBatch([])).toEqual({ definitions: [], revision: undefined });
+      // Writes outside a batch record their own revisions again.
+      expect((await store.write({ kind: 'rule', id: 'r2', expectedVersion: 1, status: 'online', at: 4 })).revision.revision).toBe(3);
+    });
+
     it('pushes revisions to watchers, also for changes made with SQL behind the API', async () => {
       const { store, sql } = fx;
       const seen: number[] = [];

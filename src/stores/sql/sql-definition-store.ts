@@ -69,6 +69,10 @@ declare
   changed_status text;
   changed_at double precision;
 begin
+  -- A batch written by the store records one revision for all its changes (portrait_record_batch_revision).
+  if coalesce(current_setting('portrait.batch', true), '') = 'on' then
+    return null;
+  end if;
   if tg_op = 'DELETE' then
     changed := old;
     changed_status := 'deleted';
@@ -86,6 +90,20 @@ begin
     values (next_revision, changed_at, changed.kind, changed.id, changed.version, changed_status, online_set);
   perform pg_notify('${DEFINITIONS_CHANNEL}', next_revision::text);
   return null;
+end $$;
+create or replace function portrait_record_batch_revision(p_at double precision, p_kind text, p_id text, p_version integer, p_status text)
+returns integer language plpgsql as $$
+declare
+  next_revision integer;
+  online_set jsonb;
+begin
+  update portrait_revision_counter set revision = revision + 1 returning revision into next_revision;
+  select coalesce(jsonb_agg(jsonb_build_object('kind', d.kind, 'id', d.id, 'version', d.version) order by d.kind, d.id), '[]'::jsonb)
+    into online_set from portrait_definitions d where d.status = 'online';
+  insert into portrait_revisions (revision, at, kind, id, version, status, online)
+    values (next_revision, p_at, p_kind, p_id, p_version, p_status, online_set);
+  perform pg_notify('${DEFINITIONS_CHANNEL}', next_revision::text);
+  return next_revision;
 end $$;
 create or replace trigger portrait_definitions_revision after insert or update or delete on portrait_definitions
   for each row execute function portrait_record_revision();
@@ -164,7 +182,26 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
         const r = rows[0];
         return r === undefined ? undefined : { kind, id, version, document: r.document, createdAt: Number(r.created_at) };
       }),
-    write: (change: DefinitionWrite) => wrap('write a definition', () => client.transaction((tx) => applyWrite(tx, change))),
+    write: (change: DefinitionWrite) =>
+      wrap('write a definition', () =>
+        client.transaction(async (tx) => {
+          const definition = await applyWrite(tx, change);
+          return { definition, revision: await lastRevision(tx) };
+        }),
+      ),
+    writeBatch: (changes: ReadonlyArray<DefinitionWrite>) =>
+      wrap('write a batch of definitions', () =>
+        client.transaction(async (tx) => {
+          await tx.query("select set_config('portrait.batch', 'on', true)");
+          const definitions: StoredDefinition[] = [];
+          for (const change of changes) definitions.push(await applyWrite(tx, change));
+          const last = definitions[definitions.length - 1];
+          if (last === undefined) return { definitions, revision: undefined };
+          const lastChange = changes[changes.length - 1]!;
+          await tx.query('select portrait_record_batch_revision($1, $2, $3, $4, $5)', [lastChange.at, last.kind, last.id, last.version, lastChange.delete === true ? 'deleted' : last.status]);
+          return { definitions, revision: await lastRevision(tx) };
+        }),
+      ),
     latestRevision: () =>
       wrap('read the latest revision', async () => {
         const { rows } = await client.query<RevisionRow>('select * from portrait_revisions order by revision desc limit 1');
@@ -191,7 +228,7 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
   };
 }
 
-async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<{ definition: StoredDefinition; revision: RevisionRecord }> {
+async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<StoredDefinition> {
   const current = await tx.query<{ version: number; status: DefinitionStatus; created_at: number }>(
     'select version, status, created_at from portrait_definitions where kind = $1 and id = $2 for update',
     [change.kind, change.id],
@@ -209,11 +246,7 @@ async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<{ def
   if (change.delete === true) {
     const document = await documentOf(tx, change.kind, change.id, row!.version);
     await tx.query('delete from portrait_definitions where kind = $1 and id = $2', [change.kind, change.id]);
-    const revision = await lastRevision(tx);
-    return {
-      definition: { kind: change.kind, id: change.id, version: row!.version, status: row!.status, document, createdAt: Number(row!.created_at), updatedAt: change.at },
-      revision,
-    };
+    return { kind: change.kind, id: change.id, version: row!.version, status: row!.status, document, createdAt: Number(row!.created_at), updatedAt: change.at };
   }
   let version = change.expectedVersion;
   if (change.document !== undefined) {
@@ -234,7 +267,6 @@ async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<{ def
   } else {
     await tx.query('update portrait_definitions set version = $3, status = $4, updated_at = $5 where kind = $1 and id = $2', [change.kind, change.id, version, status, change.at]);
   }
-  const revision = await lastRevision(tx);
   const definition: StoredDefinition = {
     kind: change.kind,
     id: change.id,
@@ -244,7 +276,7 @@ async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<{ def
     createdAt: row === undefined ? change.at : Number(row.created_at),
     updatedAt: change.at,
   };
-  return { definition, revision };
+  return definition;
 }
 
 async function documentOf(tx: SqlClient, kind: DefinitionKind, id: string, version: number): Promise<Record<string, unknown>> {
