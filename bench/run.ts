@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cachePath, commitInfo, repoRoot, type BenchContext, type BenchResult, type Scenario, type TableRow } from './lib/common.js';
 
 /** Scenarios in run order: engine-replay leaves the 1M-user state the next two use. */
-export const SCENARIOS = ['engine-replay', 'serving-profile-get', 'engine-recovery', 'serving-ingest-http', 'serving-event-latency'] as const;
+export const SCENARIOS = ['engine-replay', 'serving-profile-get', 'engine-recovery', 'serving-ingest-http', 'serving-event-latency', 'engine-rules', 'serving-decide'] as const;
 
 /** Heap limit of scenario processes, MiB (the default, ~4 GiB here, would cap the memory figure instead of measuring it). */
 const HEAP_LIMIT_MB = 12_288;

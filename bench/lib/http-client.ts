@@ -13,6 +13,10 @@
  *   latency from each request's scheduled send time. Each batch carries one
  *   probe event of a new key whose `buy_count_total` tag is then read back
  *   with a GET, to check (and time) visibility through the read path.
+ * - `rate-decide`: POST one event (a transfer or a failed login of one of
+ *   `users` users, alternating) to `path` (`/v1/decide`, or `/v1/events` for
+ *   the baseline) at a fixed request rate (open loop); latency from each
+ *   request's scheduled send time.
  * - `rate-get`: GET /v1/profiles/:id at a fixed request rate (open loop) over
  *   the ids in `idsFile`; latency from each request's scheduled send time.
  *   Then, for `maxS` seconds, as fast as `maxConcurrency` requests in flight
@@ -27,7 +31,8 @@ import { priceOf } from './dataset.js';
 type Mode =
   | { mode: 'ingest'; file: string; events: number; batch: number; concurrency: number }
   | { mode: 'rate-post'; rate: number; batch: number; durationS: number; warmupS: number; users: number; seed: number; probeTag: string }
-  | { mode: 'rate-get'; rate: number; durationS: number; warmupS: number; idsFile: string; maxS: number; maxConcurrency: number };
+  | { mode: 'rate-get'; rate: number; durationS: number; warmupS: number; idsFile: string; maxS: number; maxConcurrency: number }
+  | { mode: 'rate-decide'; rate: number; durationS: number; warmupS: number; users: number; path: string };
 
 interface Reply {
   status: number;
@@ -308,6 +313,56 @@ async function closedLoopGets(base: URL, ids: string[], seconds: number, concurr
   return done / ((performance.now() - started) / 1000);
 }
 
+// ------------------------------------------------------------------ rate-decide
+
+async function runRateDecide(base: URL, m: Extract<Mode, { mode: 'rate-decide' }>): Promise<Record<string, unknown>> {
+  const interval = 1000 / m.rate;
+  const total = Math.ceil(m.durationS * m.rate);
+  const warmup = Math.floor(m.warmupS * m.rate);
+  const latency = new Float64Array(total).fill(NaN);
+  const statuses: Record<string, number> = {};
+  let decisions = 0;
+  let lastDone = 0;
+  const pending: Array<Promise<void>> = [];
+  const t0 = performance.now() + 20;
+  const fire = (i: number, scheduled: number): Promise<void> => {
+    const user = `decide-u${(i * 7919) % m.users}`;
+    const body =
+      i % 2 === 0
+        ? `{"type":"transfer","user_id":"${user}","to_account":"acct${i % 1000}","amount":${(i % 50) * 100},"device_id":"dev${i % 5000}"}`
+        : `{"type":"login","user_id":"${user}","success":false,"device_id":"dev${i % 5000}"}`;
+    return send(base, 'POST', m.path, body, 'application/json').then(
+      (reply) => {
+        const done = performance.now();
+        count(statuses, String(reply.status));
+        if (reply.status !== 200) return;
+        latency[i] = done - scheduled;
+        lastDone = done;
+        const answer = JSON.parse(reply.body) as { decisions?: unknown[] };
+        if (i >= warmup) decisions += answer.decisions?.length ?? 0;
+      },
+      () => count(statuses, 'error'),
+    );
+  };
+  await new Promise<void>((resolve) => {
+    let i = 0;
+    const tick = (): void => {
+      const now = performance.now();
+      while (i < total && t0 + i * interval <= now) {
+        pending.push(fire(i, t0 + i * interval));
+        i++;
+      }
+      if (i < total) setTimeout(tick, Math.max(0, Math.min(1, t0 + i * interval - performance.now())));
+      else resolve();
+    };
+    setTimeout(tick, Math.max(0, t0 - performance.now()));
+  });
+  await Promise.all(pending);
+  const measured = Array.from(latency.subarray(warmup)).filter((v) => !Number.isNaN(v));
+  const windowMs = lastDone - (t0 + warmup * interval);
+  return { offered_per_s: m.rate, achieved_per_s: measured.length / (windowMs / 1000), requests: total, measured_requests: total - warmup, statuses, decisions, ...us(measured) };
+}
+
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
@@ -326,6 +381,7 @@ async function main(): Promise<void> {
     let result: Record<string, unknown>;
     if (m.mode === 'ingest') result = await runIngest(base, m, ingestBodies);
     else if (m.mode === 'rate-post') result = await runRatePost(base, m, preparePost(m, `${process.pid}-${runs}`));
+    else if (m.mode === 'rate-decide') result = await runRateDecide(base, m);
     else result = await runRateGet(base, m, ids);
     sendToParent({ type: 'done', ...result });
   }

@@ -58,8 +58,13 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
       const window = compileWindow(a.window);
       if (window.kind !== 'lifetime') longestMs = Math.max(longestMs, window.sizeMs);
       else lifetime = true;
+      const identity = createHash('sha256')
+        .update(JSON.stringify({ eventTypes: [...a.eventTypes].sort(), filter: a.filter ?? null, fn: a.fn, field: a.field ?? null, window }))
+        .digest('hex')
+        .slice(0, 16);
       aggregates.push(
         Object.freeze({
+          identity,
           eventTypes: Object.freeze([...a.eventTypes]),
           filter,
           aggregate: a.fn,

@@ -89,6 +89,12 @@ export type Comparison = '>' | '>=' | '<' | '<=' | '==' | '!=';
 
 /** A windowed aggregate over the rule key's events. */
 export interface RuleAggregateSpec {
+  /**
+   * Identity of the computation (events, filter, function, field, window).
+   * Rules with the same key that use an aggregate of the same identity share
+   * its state: thousands of rules over one aggregate keep one window per key.
+   */
+  readonly identity: string;
   readonly eventTypes: ReadonlyArray<string>;
   readonly filter: ((event: Event) => boolean) | null;
   readonly aggregate: Exclude<AggregateFn, 'first' | 'last' | 'latest'>;

@@ -37,16 +37,19 @@ describe.skipIf(!postgresAvailable)('rules in PostgreSQL, changed with SQL behin
       );
       await runSql(db.url, `update portrait_definitions set version = 2, updated_at = $1 where kind = 'rule' and id = 'many_transfers'`, [Date.now()]);
       expect(await poll(engineVersion, (v) => v === 2, 5_000)).toBeLessThan(1_000);
-      // Version 2 is a new computation: its count starts from zero, and decides at 2.
+      // Only the threshold changed: the key's count (aggregate state, shared by identity) carries on, and version 2 decides from 2 up.
       await rs.send(transfer('u1', 2 * SECOND), transfer('u1', 3 * SECOND));
       const decided = await rs.decisions('many_transfers');
-      expect(decided.map((d) => [d.version, d.key.user_id, (d.time - T0) / SECOND, d.aggregates[0]])).toEqual([[2, 'u1', 3, 2]]);
+      expect(decided.map((d) => [d.version, d.key.user_id, (d.time - T0) / SECOND, d.aggregates[0]])).toEqual([
+        [2, 'u1', 2, 3],
+        [2, 'u1', 3, 4],
+      ]);
 
       // Stopped with SQL: the engine drops it within a second and it decides nothing more.
       await runSql(db.url, `update portrait_definitions set status = 'offline', updated_at = $1 where kind = 'rule' and id = 'many_transfers'`, [Date.now()]);
       expect(await poll(async () => (await rs.rule('many_transfers')).runtime, (r) => r.state === 'stopped' && r.counters === undefined, 5_000)).toBeLessThan(1_000);
       await rs.send(transfer('u1', 4 * SECOND), transfer('u1', 5 * SECOND), transfer('u1', 6 * SECOND));
-      expect(await rs.decisions('many_transfers')).toHaveLength(1);
+      expect(await rs.decisions('many_transfers')).toHaveLength(2);
     } finally {
       await cleanup();
       await db.drop();

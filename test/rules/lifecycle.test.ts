@@ -43,7 +43,8 @@ describe('rule lifecycle while events flow', () => {
     expect((await rs.decisions('big_transfer')).map(brief)).toEqual([['big_transfer', 1, 'u1', 2]]);
     expect(await rs.decisions('fail_then_move')).toEqual([]); // u2's partial match waits
 
-    // Threshold 3 → 5: version 2, a new computation whose count starts from zero.
+    // Threshold 3 → 5: version 2. The aggregate is the same (events, function, window), so the key's
+    // window carries on under the new threshold; only partial matches belong to a rule version.
     await put(rs, thresholdRule(5), 2);
     // within 30m → 20m: version 2; u2's partial match, begun under version 1, is dropped.
     await put(rs, sequenceRule('20m'), 2);
@@ -54,8 +55,12 @@ describe('rule lifecycle while events flow', () => {
     await rs.send(transfer('u2', 4 * SECOND), failedLogin('u3', 5 * SECOND), transfer('u3', 6 * SECOND, 50_000));
     await rs.send(...[7, 8, 9, 10, 11].map((s) => transfer('u1', s * SECOND)));
     expect((await rs.decisions('fail_then_move')).map(brief)).toEqual([['fail_then_move', 2, 'u3', 6]]);
+    // u1 had 3 transfers; the 4th (7 s) is below 5, the 5th (8 s) and later reach it.
     expect((await rs.decisions('many_transfers')).map(brief)).toEqual([
       ['many_transfers', 1, 'u1', 2],
+      ['many_transfers', 2, 'u1', 8],
+      ['many_transfers', 2, 'u1', 9],
+      ['many_transfers', 2, 'u1', 10],
       ['many_transfers', 2, 'u1', 11],
     ]);
     expect((await rs.decisions('many_transfers'))[1]!.aggregates).toEqual([5]);

@@ -58,66 +58,113 @@ interface Output {
   time: number;
 }
 
-/** State and logic of one rule in one partition: a key space, aggregates, NFAs, ordering buffers and timers. */
-class RuleOp {
-  readonly counters: RuleCounters;
-  readonly aggs: StatisticOperator[];
-  readonly nfas: CepNfa[];
-  readonly aggTypes: Array<ReadonlySet<string>>;
-  readonly seqTypes: Array<ReadonlySet<string>>;
-  readonly triggers: ReadonlySet<string>;
+/** An aggregate shared by every rule of a key space that uses one of its identity. */
+interface SharedAggregate {
+  readonly identity: string;
+  readonly op: StatisticOperator;
+  readonly types: ReadonlySet<string>;
+}
+
+/**
+ * The keys of every rule with the same key fields, time domain and ordering:
+ * one slot per key, one ordering buffer and one timer per key however many
+ * rules use it, and the aggregates of those rules, each kept once per key.
+ */
+class KeySpace {
+  readonly keyFields: ReadonlyArray<string>;
+  readonly entityKeyField: string;
+  readonly entityKeyed: boolean;
+  readonly time: 'event' | 'processing';
+  readonly ordering: 'event-time' | 'arrival';
+  aggs: SharedAggregate[] = [];
+  rules: RuleOp[] = [];
+  /** Rules with sequences: time passing alone can make them decide. */
+  seqRules: RuleOp[] = [];
+  /** By event type: the aggregates and rules that read it. */
+  routes = new Map<string, { aggs: SharedAggregate[]; rules: RuleOp[] }>();
+  /** Keys are dropped this long after their last event; 0 keeps keys with aggregates. */
+  ttlMs = 0;
+  /** Position in the runtime's list of spaces (timer owner id). */
+  index = 0;
   private slots = new Map<string, number>();
   private keys: string[] = [];
   private free: number[] = [];
   private capacity = INITIAL_CAPACITY;
   lastTime = new Float64Array(INITIAL_CAPACITY).fill(-Infinity);
   timerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
-  nfaStates: Array<Array<CepState | undefined>>;
   buffers: Array<Event[] | undefined> = [];
   private dirty = new Uint8Array(INITIAL_CAPACITY);
   private dirtyList: number[] = [];
   readonly deleted = new Set<string>();
-  private readonly sink: CepSink = createCepSink();
-  private decisionSeq = 0;
-  private decisionOffset = -1;
-  /** Position in the runtime's rule list (timer owner id). */
-  index = 0;
 
-  /** @param noteUntimedError called when an error happens before the partition knows the processing time. */
-  constructor(public spec: RuleSpec, private readonly noteUntimedError: () => void) {
-    this.counters = { id: spec.id, version: spec.version, evaluations: 0, decisions: 0, errors: 0, lastError: undefined, lastErrorAt: 0, late: 0, missingKey: 0, droppedPartialMatches: 0, keys: 0 };
-    this.aggs = spec.aggregates.map((a, i) => {
-      const tagSpec: StatisticTagSpec = {
-        kind: 'statistic',
-        id: `${spec.id}#${i}`,
-        version: spec.version,
-        stateId: `${spec.stateId}#${i}`,
-        eventTypes: a.eventTypes,
-        filter: a.filter,
-        field: a.field,
-        aggregate: a.aggregate,
-        window: a.window,
-        maxDistinct: a.maxDistinct,
-      };
-      return createStatisticOperator(tagSpec, INITIAL_CAPACITY);
-    });
-    this.aggTypes = spec.aggregates.map((a) => new Set(a.eventTypes));
-    this.nfas = spec.sequences.map((s) => new CepNfa(s.pattern));
-    this.seqTypes = spec.sequences.map((s) => new Set(s.eventTypes));
-    this.nfaStates = spec.sequences.map(() => []);
-    this.triggers = new Set(spec.triggerTypes);
+  constructor(readonly id: string, spec: RuleSpec) {
+    this.keyFields = spec.keyFields;
+    this.entityKeyField = spec.entityKeyField;
+    this.entityKeyed = spec.entityKeyed;
+    this.time = spec.time;
+    this.ordering = spec.time === 'processing' ? 'arrival' : spec.ordering;
+  }
+
+  /** Installs the space's rules: aggregates of an identity already kept keep their state. */
+  wire(rules: RuleOp[]): void {
+    const previous = new Map(this.aggs.map((a) => [a.identity, a]));
+    const aggs: SharedAggregate[] = [];
+    const byIdentity = new Map<string, number>();
+    let ttl = 0;
+    let keepForever = false;
+    for (const rule of rules) {
+      rule.aggIndex = rule.spec.aggregates.map((a) => {
+        let index = byIdentity.get(a.identity);
+        if (index === undefined) {
+          index = aggs.length;
+          byIdentity.set(a.identity, index);
+          const kept = previous.get(a.identity);
+          if (kept !== undefined) {
+            previous.delete(a.identity);
+            aggs.push(kept);
+          } else {
+            const tagSpec: StatisticTagSpec = {
+              kind: 'statistic',
+              id: `aggregate:${a.identity}`,
+              version: 1,
+              stateId: a.identity,
+              eventTypes: a.eventTypes,
+              filter: a.filter,
+              field: a.field,
+              aggregate: a.aggregate,
+              window: a.window,
+              maxDistinct: a.maxDistinct,
+            };
+            aggs.push({ identity: a.identity, op: createStatisticOperator(tagSpec, this.capacity), types: new Set(a.eventTypes) });
+          }
+        }
+        return index;
+      });
+      if (rule.spec.aggregates.length > 0) {
+        if (rule.spec.stateTtlMs <= 0) keepForever = true;
+        else ttl = Math.max(ttl, rule.spec.stateTtlMs);
+      }
+    }
+    // Aggregates no rule uses any more: their state goes.
+    for (const gone of previous.values()) for (const slot of this.slots.values()) gone.op.clear(slot);
+    this.aggs = aggs;
+    this.rules = rules;
+    this.seqRules = rules.filter((r) => r.nfas.length > 0);
+    this.ttlMs = keepForever ? 0 : ttl;
+    this.routes = new Map();
+    const route = (type: string) => {
+      let r = this.routes.get(type);
+      if (r === undefined) this.routes.set(type, (r = { aggs: [], rules: [] }));
+      return r;
+    };
+    for (const agg of aggs) for (const type of agg.types) route(type).aggs.push(agg);
+    for (const rule of rules) for (const type of rule.spec.eventTypes) route(type).rules.push(rule);
+    // Every key is snapshotted again: its state now belongs to another set of rules.
+    for (const slot of this.slots.values()) this.markDirty(slot);
   }
 
   get keyCount(): number {
     return this.slots.size;
-  }
-
-  slotOf(key: string): number | undefined {
-    return this.slots.get(key);
-  }
-
-  keyOf(slot: number): string {
-    return this.keys[slot]!;
   }
 
   allocate(key: string): number {
@@ -145,14 +192,14 @@ class RuleOp {
     const dirty = new Uint8Array(capacity);
     dirty.set(this.dirty);
     this.dirty = dirty;
-    for (const agg of this.aggs) agg.grow(capacity);
+    for (const agg of this.aggs) agg.op.grow(capacity);
   }
 
   release(slot: number): void {
     const key = this.keys[slot];
     if (key === undefined || this.slots.get(key) !== slot) return;
-    for (const agg of this.aggs) agg.clear(slot);
-    for (const states of this.nfaStates) states[slot] = undefined;
+    for (const agg of this.aggs) agg.op.clear(slot);
+    for (const rule of this.seqRules) for (const states of rule.nfaStates) states[slot] = undefined;
     this.buffers[slot] = undefined;
     this.timerAt[slot] = NO_TIMER;
     this.slots.delete(key);
@@ -173,11 +220,10 @@ class RuleOp {
   isIdle(slot: number, now: number): boolean {
     const buffer = this.buffers[slot];
     if (buffer !== undefined && buffer.length > 0) return false;
-    for (let j = 0; j < this.nfas.length; j++) if (!this.nfas[j]!.isEmpty(this.nfaStates[j]![slot])) return false;
-    const ttl = this.spec.stateTtlMs;
+    for (const rule of this.seqRules) if (!rule.idle(slot)) return false;
     if (this.aggs.length > 0) {
-      if (ttl <= 0) return false;
-      return this.lastTime[slot]! + ttl <= now;
+      if (this.ttlMs <= 0) return false;
+      return this.lastTime[slot]! + this.ttlMs <= now;
     }
     return true;
   }
@@ -187,12 +233,12 @@ class RuleOp {
     let next = NO_TIMER;
     const buffer = this.buffers[slot];
     if (buffer !== undefined) for (const e of buffer) if (e.time < next) next = e.time;
-    for (let j = 0; j < this.nfas.length; j++) {
-      const t = this.nfas[j]!.nextTimerAt(this.nfaStates[j]![slot]);
+    for (const rule of this.seqRules) {
+      const t = rule.nextTimer(slot);
       if (t < next) next = t;
     }
-    if (this.aggs.length > 0 && this.spec.stateTtlMs > 0) {
-      const expiry = this.lastTime[slot]! + this.spec.stateTtlMs;
+    if (this.aggs.length > 0 && this.ttlMs > 0) {
+      const expiry = this.lastTime[slot]! + this.ttlMs;
       // An expiry already passed on a key that is kept (events still buffered, a partial match
       // alive) is not armed again: it would be due at once and fire forever. The key is
       // released at its next moment (the buffered event, the NFA's timer) once idle.
@@ -202,34 +248,135 @@ class RuleOp {
   }
 
   /**
-   * One evaluation moment of a key: feeds the event (if any) to the
-   * aggregates and sequences, advances the sequences to `ts`, then evaluates
-   * the condition once per sequence output, or once when the event is a trigger.
+   * One evaluation moment of a key: feeds the event (if any) to the shared
+   * aggregates once, then lets each rule that reads it (or, with no event,
+   * each rule with sequences) match and decide.
    */
   moment(host: RuleHost, slot: number, event: Event | null, ts: number): void {
     const key = this.keys[slot]!;
     // Key-local time: the latest event time (state expiry counts from it), or a timer's time.
     if (event !== null && ts > this.lastTime[slot]!) this.lastTime[slot] = ts;
     const now = Math.max(this.lastTime[slot]!, ts);
-    const withinOf = (j: number): number => this.nfas[j]!.pattern.withinMs;
+    let rules: RuleOp[];
     if (event !== null) {
-      for (let i = 0; i < this.aggs.length; i++) {
-        if (!this.aggTypes[i]!.has(event.type)) continue;
-        const agg = this.aggs[i]!;
-        const filter = agg.spec.filter;
+      const route = this.routes.get(event.type);
+      if (route === undefined) return;
+      const aggs = route.aggs;
+      for (let i = 0; i < aggs.length; i++) {
+        const op = aggs[i]!.op;
+        const filter = op.spec.filter;
         if (filter !== null) {
           let pass: boolean;
           try {
             pass = filter(event);
           } catch (err: unknown) {
-            this.error(host, err);
+            for (const rule of route.rules) if (rule.usesAggregate(aggs[i]!, this)) rule.error(host, err);
             continue;
           }
           if (!pass) continue;
         }
-        agg.apply(slot, event, now);
+        op.apply(slot, event, now);
       }
+      rules = route.rules;
+    } else {
+      rules = this.seqRules;
     }
+    for (let i = 0; i < rules.length; i++) rules[i]!.moment(host, this, slot, key, event, ts, now);
+    this.markDirty(slot);
+  }
+
+  /** Entries changed since the last call, for a checkpoint. */
+  drainChanges(upserts: Array<[string, EntitySnapshot]>, deletes: string[], encode: (data: unknown) => EntitySnapshot): void {
+    const prefix = `${RULE_STATE_PREFIX}${this.id}\u0000`;
+    for (const slot of this.dirtyList) {
+      if (this.dirty[slot] === 0) continue;
+      this.dirty[slot] = 0;
+      upserts.push([prefix + this.keys[slot]!, encode(this.snapshot(slot))]);
+    }
+    this.dirtyList = [];
+    for (const key of this.deleted) deletes.push(prefix + key);
+    this.deleted.clear();
+  }
+
+  private snapshot(slot: number): unknown {
+    const aggs: Array<[string, Uint8Array]> = [];
+    for (const a of this.aggs) if (a.op.has(slot)) aggs.push([a.identity, a.op.snapshot(slot)]);
+    const rules: Array<[string, Array<CepState | null>]> = [];
+    for (const r of this.seqRules) {
+      const states = r.nfaStates.map((s) => s[slot] ?? null);
+      if (states.some((s) => s !== null)) rules.push([r.spec.stateId, states]);
+    }
+    return [this.lastTime[slot], this.buffers[slot] ?? null, aggs, rules];
+  }
+
+  restore(key: string, data: unknown): void {
+    const [lastTime, buffer, aggs, rules] = data as [number, Event[] | null, Array<[string, Uint8Array]>, Array<[string, Array<CepState | null>]>];
+    const slot = this.allocate(key);
+    this.lastTime[slot] = lastTime;
+    if (buffer !== null && buffer.length > 0) this.buffers[slot] = buffer;
+    for (const [identity, bytes] of aggs) this.aggs.find((a) => a.identity === identity)?.op.restore(slot, bytes);
+    for (const [stateId, states] of rules) {
+      const rule = this.seqRules.find((r) => r.spec.stateId === stateId);
+      if (rule !== undefined) states.forEach((s, j) => rule.nfaStates[j] !== undefined && (rule.nfaStates[j]![slot] = s ?? undefined));
+    }
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.slots.entries();
+  }
+}
+
+/** One rule in one partition: its sequences' NFAs and states per key, its condition and decisions. */
+class RuleOp {
+  readonly counters: RuleCounters;
+  readonly nfas: CepNfa[];
+  readonly seqTypes: Array<ReadonlySet<string>>;
+  readonly triggers: ReadonlySet<string>;
+  nfaStates: Array<Array<CepState | undefined>>;
+  /** For each aggregate of the rule, its index in the key space's shared aggregates. */
+  aggIndex: number[] = [];
+  private readonly sink: CepSink = createCepSink();
+  private decisionSeq = 0;
+  private decisionOffset = -1;
+
+  /** @param noteUntimedError called when an error happens before the partition knows the processing time. */
+  constructor(public spec: RuleSpec, private readonly noteUntimedError: () => void) {
+    this.counters = { id: spec.id, version: spec.version, evaluations: 0, decisions: 0, errors: 0, lastError: undefined, lastErrorAt: 0, late: 0, missingKey: 0, droppedPartialMatches: 0, keys: 0 };
+    this.nfas = spec.sequences.map((s) => new CepNfa(s.pattern));
+    this.seqTypes = spec.sequences.map((s) => new Set(s.eventTypes));
+    this.nfaStates = spec.sequences.map(() => []);
+    this.triggers = new Set(spec.triggerTypes);
+  }
+
+  usesAggregate(agg: SharedAggregate, space: KeySpace): boolean {
+    for (const i of this.aggIndex) if (space.aggs[i] === agg) return true;
+    return false;
+  }
+
+  /** No partial match waits for this key. */
+  idle(slot: number): boolean {
+    for (let j = 0; j < this.nfas.length; j++) if (!this.nfas[j]!.isEmpty(this.nfaStates[j]![slot])) return false;
+    return true;
+  }
+
+  /** Keys with a partial match waiting. */
+  activeKeys(): number {
+    let n = 0;
+    for (const states of this.nfaStates) for (const s of states) if (s !== undefined) n++;
+    return n;
+  }
+
+  nextTimer(slot: number): number {
+    let next = NO_TIMER;
+    for (let j = 0; j < this.nfas.length; j++) {
+      const t = this.nfas[j]!.nextTimerAt(this.nfaStates[j]![slot]);
+      if (t < next) next = t;
+    }
+    return next;
+  }
+
+  /** Matches the event (or time passing) against the rule's sequences, then evaluates its condition once per sequence output, or once when the event is a trigger. */
+  moment(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event | null, ts: number, now: number): void {
     let outputs: Output[] | undefined;
     const sink = this.sink;
     for (let j = 0; j < this.nfas.length; j++) {
@@ -242,7 +389,7 @@ class RuleOp {
       if (sink.matches.length > 0 || sink.timeouts.length > 0) {
         outputs ??= [];
         // A match completed by its last event is decided then; one completed by an absence running out, when it ran out.
-        const within = withinOf(j);
+        const within = nfa.pattern.withinMs;
         for (const m of sink.matches) outputs.push({ seq: j, kind: 'match', match: m, time: within > 0 ? Math.max(m.lastTimestamp, Math.min(ts, m.firstTimestamp + within)) : ts });
         for (const t of sink.timeouts) outputs.push({ seq: j, kind: 'timeout', match: t, time: (t as CepTimeout).timeoutTimestamp });
       }
@@ -250,16 +397,16 @@ class RuleOp {
       if (sink.conditionErrors > 0) this.error(host, sink.lastConditionError);
       clearCepSink(sink);
     }
-    this.markDirty(slot);
     if (outputs !== undefined) {
-      for (const out of outputs) this.evaluate(host, slot, key, event, out.time, out, now);
+      for (const out of outputs) this.evaluate(host, space, slot, key, event, out.time, out, now);
     } else if (event !== null && this.triggers.has(event.type)) {
-      this.evaluate(host, slot, key, event, ts, undefined, now);
+      this.evaluate(host, space, slot, key, event, ts, undefined, now);
     }
   }
 
   // The evaluation in progress: fields rather than closures, so an evaluation allocates nothing until it decides.
   private evHost!: RuleHost;
+  private evSpace!: KeySpace;
   private evSlot = 0;
   private evKey = '';
   private evEvent: Event | null = null;
@@ -267,10 +414,11 @@ class RuleOp {
   private evNow = 0;
   private evContext: RulePredicateContext | undefined;
 
-  private evaluate(host: RuleHost, slot: number, key: string, event: Event | null, time: number, output: Output | undefined, now: number): void {
+  private evaluate(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event | null, time: number, output: Output | undefined, now: number): void {
     const spec = this.spec;
     this.counters.evaluations++;
     this.evHost = host;
+    this.evSpace = space;
     this.evSlot = slot;
     this.evKey = key;
     this.evEvent = event;
@@ -278,7 +426,7 @@ class RuleOp {
     this.evNow = now;
     this.evContext = undefined;
     if (!this.test(spec.condition)) return;
-    const aggregates = new Array<number | null>(this.aggs.length);
+    const aggregates = new Array<number | null>(this.aggIndex.length);
     for (let i = 0; i < aggregates.length; i++) aggregates[i] = this.aggregateValue(i);
     const keyValues = splitRuleKey(key, spec.keyFields);
     if (host.currentOffset !== this.decisionOffset) {
@@ -327,7 +475,7 @@ class RuleOp {
   }
 
   private aggregateValue(index: number): number | null {
-    const agg = this.aggs[index]!;
+    const agg = this.evSpace.aggs[this.aggIndex[index]!]!.op;
     const slot = this.evSlot;
     if (agg.windowed) agg.advance(slot, this.evNow);
     const v = agg.has(slot) ? agg.value(slot) : agg.defaultValue;
@@ -364,7 +512,7 @@ class RuleOp {
     }
   }
 
-  private error(host: RuleHost, err: unknown): void {
+  error(host: RuleHost, err: unknown): void {
     this.counters.errors++;
     this.counters.lastError = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
     this.counters.lastErrorAt = host.processingTime;
@@ -372,61 +520,30 @@ class RuleOp {
     // stamped 0 would look years old: the next mark stamps it instead (RuleRuntime.advance).
     if (host.processingTime === 0) this.noteUntimedError();
   }
+}
 
-  /** Entries changed since the last call, for a checkpoint. */
-  drainChanges(upserts: Array<[string, EntitySnapshot]>, deletes: string[], encode: (data: unknown) => EntitySnapshot): void {
-    const prefix = `${RULE_STATE_PREFIX}${this.spec.stateId}\u0000`;
-    for (const slot of this.dirtyList) {
-      if (this.dirty[slot] === 0) continue;
-      this.dirty[slot] = 0;
-      upserts.push([prefix + this.keys[slot]!, encode(this.snapshot(slot))]);
-    }
-    this.dirtyList = [];
-    for (const key of this.deleted) deletes.push(prefix + key);
-    this.deleted.clear();
-  }
-
-  private snapshot(slot: number): unknown {
-    return [
-      this.lastTime[slot],
-      this.aggs.map((a) => (a.has(slot) ? a.snapshot(slot) : null)),
-      this.nfaStates.map((s) => s[slot] ?? null),
-      this.buffers[slot] ?? null,
-    ];
-  }
-
-  restore(key: string, data: unknown): number {
-    const [lastTime, aggs, nfas, buffer] = data as [number, Array<Uint8Array | null>, Array<CepState | null>, Event[] | null];
-    const slot = this.allocate(key);
-    this.lastTime[slot] = lastTime;
-    aggs.forEach((a, i) => {
-      if (a !== null && a !== undefined && this.aggs[i] !== undefined) this.aggs[i].restore(slot, a);
-    });
-    nfas.forEach((s, j) => {
-      if (this.nfaStates[j] !== undefined) this.nfaStates[j][slot] = s ?? undefined;
-    });
-    if (buffer !== null && buffer.length > 0) this.buffers[slot] = buffer;
-    return slot;
-  }
-
-  /** Every key and its slot (for re-arming timers after a rewire). */
-  entries(): IterableIterator<[string, number]> {
-    return this.slots.entries();
-  }
+/** The key space a rule's keys live in: same key fields, time domain and ordering. */
+function spaceIdOf(spec: RuleSpec): string {
+  const ordering = spec.time === 'processing' ? 'arrival' : spec.ordering;
+  return `${spec.keyFields.join(',')}|${spec.time}|${ordering}`;
 }
 
 /**
- * The decision rules of one partition: routes events to the rules that read
- * their type and own their key here, orders them per key when a rule asks for
- * event-time order, runs timers, and snapshots rule state for checkpoints.
+ * The decision rules of one partition: routes events to the key spaces whose
+ * rules read their type and own their key here, orders them per key when the
+ * rules ask for event-time order, runs timers, and snapshots rule state for
+ * checkpoints. Rules with the same key share their keys' slots, ordering
+ * buffers, timers and aggregates, so a thousand rules over one stream cost a
+ * fraction of a thousand separate ones.
  */
 export class RuleRuntime {
   private ops: RuleOp[] = [];
-  private routes = new Map<string, RuleOp[]>();
-  private byStateId = new Map<string, RuleOp>();
+  private spaces: KeySpace[] = [];
+  private spaceById = new Map<string, KeySpace>();
+  private routes = new Map<string, KeySpace[]>();
   private eventTimers = new TimerQueue();
   private processingTimers = new TimerQueue();
-  /** Rule state in the last checkpoint that belongs to no rule any more. */
+  /** Rule state in the last checkpoint that belongs to no key space any more. */
   private orphaned: string[] = [];
   /** Some rule erred while the processing time was still unknown. */
   private untimedErrors = false;
@@ -441,62 +558,77 @@ export class RuleRuntime {
     return this.ops.length;
   }
 
-  /** Switches to a new rule set; keeps the state of rules whose computation is unchanged. */
+  /**
+   * Switches to a new rule set. A rule whose computation is unchanged keeps its
+   * partial matches; a replaced one starts without. Aggregates are state of
+   * the key: kept while some rule uses one of the same identity.
+   */
   apply(specs: ReadonlyArray<RuleSpec>): void {
+    const oldByStateId = new Map(this.ops.map((op) => [op.spec.stateId, op]));
+    const oldById = new Map(this.ops.map((op) => [op.spec.id, op]));
     const next: RuleOp[] = [];
-    const keep = new Set<RuleOp>();
-    const byId = new Map(this.ops.map((op) => [op.spec.id, op]));
+    const grouped = new Map<string, RuleOp[]>();
     for (const spec of specs) {
-      const old = this.byStateId.get(spec.stateId);
-      if (old !== undefined) {
-        old.spec = spec;
-        old.counters.version = spec.version;
-        keep.add(old);
-        next.push(old);
+      let op = oldByStateId.get(spec.stateId);
+      if (op !== undefined) {
+        oldByStateId.delete(spec.stateId);
+        op.spec = spec;
+        op.counters.version = spec.version;
       } else {
-        const op = new RuleOp(spec, this.noteUntimedError);
+        op = new RuleOp(spec, this.noteUntimedError);
         // A new version of a running rule carries its counters on.
-        const previous = byId.get(spec.id);
+        const previous = oldById.get(spec.id);
         if (previous !== undefined) Object.assign(op.counters, previous.counters, { version: spec.version, keys: 0 });
-        next.push(op);
       }
+      next.push(op);
+      const id = spaceIdOf(spec);
+      let list = grouped.get(id);
+      if (list === undefined) grouped.set(id, (list = []));
+      list.push(op);
     }
-    for (const op of this.ops) {
-      if (keep.has(op)) continue;
-      // A replaced or stopped rule's partial matches and windows are dropped.
-      for (const [key] of op.entries()) this.orphaned.push(`${RULE_STATE_PREFIX}${op.spec.stateId}\u0000${key}`);
+    const spaces: KeySpace[] = [];
+    const spaceById = new Map<string, KeySpace>();
+    for (const [id, rules] of grouped) {
+      const space = this.spaceById.get(id) ?? new KeySpace(id, rules[0]!.spec);
+      space.wire(rules);
+      space.index = spaces.length;
+      spaces.push(space);
+      spaceById.set(id, space);
     }
-    next.forEach((op, i) => (op.index = i));
+    // A key space no rule uses any more: all its state goes.
+    for (const [id, space] of this.spaceById) {
+      if (spaceById.has(id)) continue;
+      for (const [key] of space.entries()) this.orphaned.push(`${RULE_STATE_PREFIX}${id}\u0000${key}`);
+    }
     this.ops = next;
-    this.byStateId = new Map(next.map((op) => [op.spec.stateId, op]));
+    this.spaces = spaces;
+    this.spaceById = spaceById;
     this.routes = new Map();
-    for (const op of next) {
-      for (const type of op.spec.eventTypes) {
+    for (const space of spaces) {
+      for (const type of space.routes.keys()) {
         let list = this.routes.get(type);
         if (list === undefined) this.routes.set(type, (list = []));
-        list.push(op);
+        list.push(space);
       }
     }
-    this.rearm();
-  }
-
-  /** Re-registers every key's timer against the current rule indices. */
-  private rearm(): void {
+    // Keys left with nothing (their rules gone) are released; the others' timers are armed again.
     this.eventTimers.clear();
     this.processingTimers.clear();
-    this.ops.forEach((op, index) => {
-      for (const [, slot] of op.entries()) {
-        op.timerAt[slot] = NO_TIMER;
-        this.schedule(op, index, slot);
+    for (const space of spaces) {
+      const now = space.time === 'processing' ? this.host.processingTime : this.host.watermark;
+      for (const [, slot] of [...space.entries()]) {
+        space.timerAt[slot] = NO_TIMER;
+        if (space.isIdle(slot, now)) space.release(slot);
+        else this.schedule(space, slot);
       }
-    });
+    }
   }
 
-  private schedule(op: RuleOp, index: number, slot: number): void {
-    const next = op.nextTimer(slot, op.spec.time === 'processing' ? this.host.processingTime : this.host.watermark);
-    if (next === NO_TIMER || next >= op.timerAt[slot]!) return;
-    op.timerAt[slot] = next;
-    (op.spec.time === 'processing' ? this.processingTimers : this.eventTimers).push(next, slot, index);
+  private schedule(space: KeySpace, slot: number): void {
+    const next = space.nextTimer(slot, space.time === 'processing' ? this.host.processingTime : this.host.watermark);
+    if (next === NO_TIMER || next >= space.timerAt[slot]!) return;
+    space.timerAt[slot] = next;
+    (space.time === 'processing' ? this.processingTimers : this.eventTimers).push(next, slot, space.index);
   }
 
   /**
@@ -508,65 +640,64 @@ export class RuleRuntime {
     this.onEvent(event, true);
   }
 
-  /** Routes one event (already judged not too late for the partition) to the rules that read it. */
+  /** Routes one event (already judged not too late for the partition) to the key spaces that read it. */
   onEvent(event: Event, tooLate = false): void {
-    const ops = this.routes.get(event.type);
-    if (ops === undefined) return;
+    const spaces = this.routes.get(event.type);
+    if (spaces === undefined) return;
     const host = this.host;
     let home: boolean | undefined;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      const spec = op.spec;
-      const key = ruleKeyOf(event, spec.keyFields, spec.entityKeyField);
-      if (spec.entityKeyed) {
+    for (let i = 0; i < spaces.length; i++) {
+      const space = spaces[i]!;
+      const key = ruleKeyOf(event, space.keyFields, space.entityKeyField);
+      if (space.entityKeyed) {
         home ??= partitionOf(event.key, host.partitionCount) === host.partition;
         if (!home) continue;
       } else if (key !== undefined && partitionOf(key, host.partitionCount) !== host.partition) {
         continue;
       }
+      const readers = space.routes.get(event.type)!.rules;
       if (key === undefined) {
         // Counted once, in the event's own partition.
         home ??= partitionOf(event.key, host.partitionCount) === host.partition;
-        if (home) op.counters.missingKey++;
+        if (home) for (const rule of readers) rule.counters.missingKey++;
         continue;
       }
-      const index = op.index;
-      if (tooLate && spec.time !== 'processing') {
-        op.counters.late++;
+      if (tooLate && space.time !== 'processing') {
+        for (const rule of readers) rule.counters.late++;
         continue;
       }
-      if (spec.time === 'processing') {
-        const slot = op.allocate(key);
-        op.moment(host, slot, { type: event.type, time: host.processingTime, key: event.key, attrs: event.attrs }, host.processingTime);
-        this.afterMoment(op, index, slot);
-      } else if (spec.ordering === 'event-time') {
+      if (space.time === 'processing') {
+        const slot = space.allocate(key);
+        space.moment(host, slot, { type: event.type, time: host.processingTime, key: event.key, attrs: event.attrs }, host.processingTime);
+        this.afterMoment(space, slot);
+      } else if (space.ordering === 'event-time') {
         // Late as the partition defines it (behind the watermark). An event exactly at the
         // watermark is still in order: only events at or before it were released, and the
         // NFA's exact timeout comparison already treats that time as too late for any
         // partial match it could extend. (With `<=`, and engine.outOfOrdernessMs 0, every
         // newest event sat exactly at the watermark and event-time rules dropped them all.)
         if (event.time < host.watermark) {
-          op.counters.late++;
+          for (const rule of readers) rule.counters.late++;
           continue;
         }
-        const slot = op.allocate(key);
-        let buffer = op.buffers[slot];
-        if (buffer === undefined) op.buffers[slot] = buffer = [];
+        const slot = space.allocate(key);
+        let buffer = space.buffers[slot];
+        if (buffer === undefined) space.buffers[slot] = buffer = [];
         buffer.push(event);
-        op.markDirty(slot);
-        this.schedule(op, index, slot);
+        space.markDirty(slot);
+        this.schedule(space, slot);
       } else {
-        const slot = op.allocate(key);
-        op.moment(host, slot, event, event.time);
-        this.afterMoment(op, index, slot);
+        const slot = space.allocate(key);
+        space.moment(host, slot, event, event.time);
+        this.afterMoment(space, slot);
       }
     }
   }
 
-  private afterMoment(op: RuleOp, index: number, slot: number): void {
-    const now = op.spec.time === 'processing' ? this.host.processingTime : this.host.watermark;
-    if (op.isIdle(slot, now)) op.release(slot);
-    else this.schedule(op, index, slot);
+  private afterMoment(space: KeySpace, slot: number): void {
+    const now = space.time === 'processing' ? this.host.processingTime : this.host.watermark;
+    if (space.isIdle(slot, now)) space.release(slot);
+    else this.schedule(space, slot);
   }
 
   /** Fires event-time timers up to the watermark and processing-time timers up to the processing time. */
@@ -592,59 +723,68 @@ export class RuleRuntime {
   }
 
   private readonly onEventTimer = (time: number, slot: number, index: number): void => {
-    const op = this.ops[index];
-    if (op === undefined || op.timerAt[slot] !== time) return;
-    op.timerAt[slot] = NO_TIMER;
+    const space = this.spaces[index];
+    if (space === undefined || space.timerAt[slot] !== time) return;
+    space.timerAt[slot] = NO_TIMER;
     const watermark = this.host.watermark;
-    const buffer = op.buffers[slot];
+    const buffer = space.buffers[slot];
     if (buffer !== undefined && buffer.length > 0) {
       // Release, in event-time order (stable: arrival order within one timestamp), every buffered event the watermark passed.
       const due: Event[] = [];
       const rest: Event[] = [];
       for (const e of buffer) (e.time <= watermark ? due : rest).push(e);
       due.sort((a, b) => a.time - b.time);
-      op.buffers[slot] = rest.length > 0 ? rest : undefined;
-      for (const e of due) op.moment(this.host, slot, e, e.time);
+      space.buffers[slot] = rest.length > 0 ? rest : undefined;
+      for (const e of due) space.moment(this.host, slot, e, e.time);
     }
-    op.moment(this.host, slot, null, watermark);
-    this.afterMoment(op, index, slot);
+    space.moment(this.host, slot, null, watermark);
+    this.afterMoment(space, slot);
   };
 
   private readonly onProcessingTimer = (time: number, slot: number, index: number): void => {
-    const op = this.ops[index];
-    if (op === undefined || op.timerAt[slot] !== time) return;
-    op.timerAt[slot] = NO_TIMER;
-    op.moment(this.host, slot, null, this.host.processingTime);
-    this.afterMoment(op, index, slot);
+    const space = this.spaces[index];
+    if (space === undefined || space.timerAt[slot] !== time) return;
+    space.timerAt[slot] = NO_TIMER;
+    space.moment(this.host, slot, null, this.host.processingTime);
+    this.afterMoment(space, slot);
   };
 
   /** Rule state changed since the last call, for a checkpoint. */
   checkpointChanges(upserts: Array<[string, EntitySnapshot]>, deletes: string[], encode: (data: unknown) => EntitySnapshot): void {
-    for (const op of this.ops) op.drainChanges(upserts, deletes, encode);
+    for (const space of this.spaces) space.drainChanges(upserts, deletes, encode);
     for (const key of this.orphaned) deletes.push(key);
     this.orphaned = [];
   }
 
-  /** Restores one key's state of a rule from a checkpoint entry; state of a rule no longer online is dropped. */
+  /** Restores one key's state from a checkpoint entry; state of a key space no longer used is dropped. */
   restore(entryKey: string, data: unknown): void {
     const rest = entryKey.slice(RULE_STATE_PREFIX.length);
     const sep = rest.indexOf('\u0000');
-    const op = this.byStateId.get(rest.slice(0, sep));
-    if (op === undefined) {
+    const space = this.spaceById.get(rest.slice(0, sep));
+    if (space === undefined) {
       this.orphaned.push(entryKey);
       return;
     }
-    op.restore(rest.slice(sep + 1), data);
+    space.restore(rest.slice(sep + 1), data);
   }
 
   /** Re-arms timers after a restore. */
   restored(): void {
-    this.rearm();
+    this.eventTimers.clear();
+    this.processingTimers.clear();
+    for (const space of this.spaces) {
+      for (const [, slot] of space.entries()) {
+        space.timerAt[slot] = NO_TIMER;
+        this.schedule(space, slot);
+      }
+    }
   }
 
-  /** Counters of the online rules. */
+  /** Counters of the online rules; `keys` counts the keys of the rule's key space holding state. */
   counters(): RuleCounters[] {
-    return this.ops.map((op) => ({ ...op.counters, keys: op.keyCount }));
+    const out: RuleCounters[] = [];
+    for (const space of this.spaces) for (const rule of space.rules) out.push({ ...rule.counters, keys: space.keyCount });
+    return out;
   }
 }
 
