@@ -8,6 +8,8 @@ import { benchConfig, budgetSignal, freshDataDir, removeDataDir, replayAndDrain 
 const SHARE_TARGET = 0.5;
 /** Target of the issue: a rule change takes effect within this. */
 const UPDATE_TARGET_MS = 1_000;
+/** An update with no effect after this fails the scenario. */
+const NO_EFFECT_MS = 30_000;
 
 interface RunFigures {
   rules: number;
@@ -156,7 +158,7 @@ async function ruleUpdateLatency(ctx: BenchContext, data: RuleDataset): Promise<
   const latencies: number[] = [];
   try {
     await system.definitions.importAll(importDocument(benchRules(1_000)));
-    const probe = (threshold: number, version?: number) => ({ id: 'probe', key: ['user_id'], ordering: 'arrival', condition: { expr: `event.attrs.amount > ${threshold}` }, ...(version === undefined ? {} : { version }) });
+    const probe = (threshold: number, version?: number) => ({ id: 'probe', key: ['user_id'], ordering: 'arrival', trigger: { eventTypes: ['transfer'] }, condition: { expr: `event.attrs.amount > ${threshold}` }, ...(version === undefined ? {} : { version }) });
     await system.definitions.createRule(probe(1e12));
     await system.definitions.setRuleStatus('probe', 'online');
     await replayAndDrain(system, data.file, { signal: budgetSignal(ctx.quick ? 5 : 20).signal });
@@ -171,10 +173,15 @@ async function ruleUpdateLatency(ctx: BenchContext, data: RuleDataset): Promise<
     try {
       for (let round = 0; round < rounds; round++) {
         const current = (await system.definitions.getRule('probe')).version;
-        const decided = new Promise<number>((resolve) => {
+        const decided = new Promise<number>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            stop();
+            reject(new Error(`no decision of probe version ${current + 1} within ${NO_EFFECT_MS} ms of its update`));
+          }, NO_EFFECT_MS);
           const stop = system.decisions.subscribe((batch: ReadonlyArray<Decision>) => {
             if (batch.some((d) => d.ruleId === 'probe' && d.version === current + 1)) {
               stop();
+              clearTimeout(timer);
               resolve(performance.now());
             }
           });

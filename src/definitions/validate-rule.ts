@@ -158,6 +158,9 @@ export function checkRule(input: unknown, catalog: EventCatalog): { doc: RuleDoc
   };
   visit(doc.condition, '/condition', 0);
   if (doc.trigger !== undefined) checkTypes(doc.trigger.eventTypes, '/trigger/eventTypes');
+  else if (eventTypes.size === 0 && details.length === 0) {
+    details.push({ path: '/trigger', message: 'is required: the condition reads no event type (only expressions), so no event would ever evaluate the rule' });
+  }
   if (doc.outputs?.setTag !== undefined) {
     if (!entityKeyed) details.push({ path: '/outputs/setTag', message: `sets a profile tag, which only rules keyed by the entity key "${catalog.entityKey}" can` });
     expression(doc.outputs.setTag.expr, 'rule', '/outputs/setTag/expr');

@@ -91,3 +91,21 @@ describe('every sequence rule validation accepts compiles to an engine NFA', () 
     expect(accepted).toBeGreaterThan(50);
   });
 });
+
+describe('a rule that no event could evaluate is refused', () => {
+  it('an expression-only condition needs a trigger; with one it is accepted and evaluated', async () => {
+    const doc = { id: 'big_transfer', key: ['user_id'], ordering: 'arrival', condition: { expr: 'event.attrs.amount > 100' } };
+    let error: DefinitionError | undefined;
+    try {
+      validateRuleDocument(doc, defaultCatalog);
+    } catch (err: unknown) {
+      error = err as DefinitionError;
+    }
+    expect(error).toBeInstanceOf(DefinitionError);
+    expect((error!.details ?? []).map((d) => d.path)).toEqual(['/trigger']);
+    const rs = await openRules();
+    await rs.addRule({ ...doc, trigger: { eventTypes: ['transfer'] } });
+    await rs.send(ev('transfer', 'u1', 0, { amount: 50, to_account: 'a' }), ev('transfer', 'u1', 1000, { amount: 500, to_account: 'a' }));
+    expect((await rs.decisions('big_transfer')).map((d) => summary(d).at)).toEqual([1000]);
+  });
+});
