@@ -47,6 +47,7 @@ export interface RuleCounters {
 }
 
 const NO_TIMER = Infinity;
+const NO_RULES: RuleOp[] = [];
 const INITIAL_CAPACITY = 64;
 /** Prefix of rule state keys in checkpoints; entity keys never start with NUL. */
 export const RULE_STATE_PREFIX = '\u0000r\u0000';
@@ -93,6 +94,12 @@ class KeySpace {
   lastTime = new Float64Array(INITIAL_CAPACITY).fill(-Infinity);
   timerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
   buffers: Array<Event[] | undefined> = [];
+  /**
+   * Per key, the rules whose sequences may hold a partial match for it (a
+   * superset: pruned as they go idle), so time passing, idleness, timers and
+   * snapshots cost what a key holds, not the number of rules in the space.
+   */
+  active: Array<RuleOp[] | undefined> = [];
   private dirty = new Uint8Array(INITIAL_CAPACITY);
   private dirtyList: number[] = [];
   readonly deleted = new Set<string>();
@@ -150,6 +157,13 @@ class KeySpace {
     this.aggs = aggs;
     this.rules = rules;
     this.seqRules = rules.filter((r) => r.nfas.length > 0);
+    const live = new Set(this.seqRules);
+    for (const slot of this.slots.values()) {
+      const act = this.active[slot];
+      if (act === undefined) continue;
+      const kept = act.filter((r) => live.has(r));
+      this.active[slot] = kept.length > 0 ? kept : undefined;
+    }
     this.ttlMs = keepForever ? 0 : ttl;
     this.routes = new Map();
     const route = (type: string) => {
@@ -199,7 +213,9 @@ class KeySpace {
     const key = this.keys[slot];
     if (key === undefined || this.slots.get(key) !== slot) return;
     for (const agg of this.aggs) agg.op.clear(slot);
-    for (const rule of this.seqRules) for (const states of rule.nfaStates) states[slot] = undefined;
+    const act = this.active[slot];
+    if (act !== undefined) for (const rule of act) for (const states of rule.nfaStates) states[slot] = undefined;
+    this.active[slot] = undefined;
     this.buffers[slot] = undefined;
     this.timerAt[slot] = NO_TIMER;
     this.slots.delete(key);
@@ -216,11 +232,35 @@ class KeySpace {
     }
   }
 
+  /** Records that `rule` may now hold a partial match for the key. */
+  noteActive(slot: number, rule: RuleOp): void {
+    const act = this.active[slot];
+    if (act === undefined) this.active[slot] = [rule];
+    else if (!act.includes(rule)) act.push(rule);
+  }
+
+  /** Drops the rules with no partial match left from the key's active list; true when none is left. */
+  private pruneActive(slot: number): boolean {
+    const act = this.active[slot];
+    if (act === undefined) return true;
+    let n = 0;
+    for (let i = 0; i < act.length; i++) {
+      const rule = act[i]!;
+      if (!rule.idle(slot)) act[n++] = rule;
+    }
+    if (n === 0) {
+      this.active[slot] = undefined;
+      return true;
+    }
+    act.length = n;
+    return false;
+  }
+
   /** True when the key holds nothing that time could still change or that must be kept. */
   isIdle(slot: number, now: number): boolean {
     const buffer = this.buffers[slot];
     if (buffer !== undefined && buffer.length > 0) return false;
-    for (const rule of this.seqRules) if (!rule.idle(slot)) return false;
+    if (!this.pruneActive(slot)) return false;
     if (this.aggs.length > 0) {
       if (this.ttlMs <= 0) return false;
       return this.lastTime[slot]! + this.ttlMs <= now;
@@ -233,7 +273,8 @@ class KeySpace {
     let next = NO_TIMER;
     const buffer = this.buffers[slot];
     if (buffer !== undefined) for (const e of buffer) if (e.time < next) next = e.time;
-    for (const rule of this.seqRules) {
+    const act = this.active[slot];
+    if (act !== undefined) for (const rule of act) {
       const t = rule.nextTimer(slot);
       if (t < next) next = t;
     }
@@ -279,7 +320,7 @@ class KeySpace {
       }
       rules = route.rules;
     } else {
-      rules = this.seqRules;
+      rules = this.active[slot] ?? NO_RULES;
     }
     for (let i = 0; i < rules.length; i++) rules[i]!.moment(host, this, slot, key, event, ts, now);
     this.markDirty(slot);
@@ -302,7 +343,7 @@ class KeySpace {
     const aggs: Array<[string, Uint8Array]> = [];
     for (const a of this.aggs) if (a.op.has(slot)) aggs.push([a.identity, a.op.snapshot(slot)]);
     const rules: Array<[string, Array<CepState | null>]> = [];
-    for (const r of this.seqRules) {
+    for (const r of this.active[slot] ?? NO_RULES) {
       const states = r.nfaStates.map((s) => s[slot] ?? null);
       if (states.some((s) => s !== null)) rules.push([r.spec.stateId, states]);
     }
@@ -317,7 +358,9 @@ class KeySpace {
     for (const [identity, bytes] of aggs) this.aggs.find((a) => a.identity === identity)?.op.restore(slot, bytes);
     for (const [stateId, states] of rules) {
       const rule = this.seqRules.find((r) => r.spec.stateId === stateId);
-      if (rule !== undefined) states.forEach((s, j) => rule.nfaStates[j] !== undefined && (rule.nfaStates[j]![slot] = s ?? undefined));
+      if (rule === undefined) continue;
+      states.forEach((s, j) => rule.nfaStates[j] !== undefined && (rule.nfaStates[j]![slot] = s ?? undefined));
+      this.noteActive(slot, rule);
     }
   }
 
@@ -383,9 +426,15 @@ class RuleOp {
       const nfa = this.nfas[j]!;
       const states = this.nfaStates[j]!;
       const before = states[slot];
-      if (event !== null && this.seqTypes[j]!.has(event.type)) states[slot] = nfa.processInto(before, event, ts, sink);
-      else if (before !== undefined) states[slot] = nfa.advanceTimeInto(before, ts, sink);
-      else continue;
+      if (event !== null && this.seqTypes[j]!.has(event.type)) {
+        const after = nfa.processInto(before, event, ts, sink);
+        states[slot] = after;
+        if (before === undefined && after !== undefined) space.noteActive(slot, this);
+      } else if (before !== undefined) {
+        states[slot] = nfa.advanceTimeInto(before, ts, sink);
+      } else {
+        continue;
+      }
       if (sink.matches.length > 0 || sink.timeouts.length > 0) {
         outputs ??= [];
         // A match completed by its last event is decided then; one completed by an absence running out, when it ran out.
