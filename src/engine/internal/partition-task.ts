@@ -490,11 +490,15 @@ export class PartitionTask implements RuleHost {
       const n = op.nextChange(slot);
       if (n < next) next = n;
     }
+    // What a window slide changes (buckets dropped, values, rule tags re-evaluated at the
+    // slide's time) follows from the state at the entity's last event and the stream time: a
+    // restore re-arms these timers from the snapshot and fires them again, in the same order
+    // and at the same times (finishRestore). So a slide does not make the entity's snapshot
+    // stale; only its profile is written again. Checkpoints then cost what events touched,
+    // not every entity with a window open.
     if (changed) {
       this.evaluateMarkedRules(slot, this.keys[slot]!, time);
-      this.markDirty(slot);
-    } else {
-      this.markCheckpointDirty(slot); // the windows moved (buckets dropped) even if no value changed
+      this.markProfileDirty(slot);
     }
     if (next !== NO_TIMER) this.scheduleView(slot, next);
     if (emptied && !this.hasState(slot)) this.removeEntity(slot);
@@ -637,6 +641,11 @@ export class PartitionTask implements RuleHost {
   /** The entity's state or profile changed: snapshot it at the next checkpoint and write its profile. */
   private markDirty(slot: number): void {
     this.markCheckpointDirty(slot);
+    this.markProfileDirty(slot);
+  }
+
+  /** The entity's profile changed in a way its snapshot already implies (a window slide): write the profile only. */
+  private markProfileDirty(slot: number): void {
     if (this.profileDirty[slot] === 0) {
       this.profileDirty[slot] = 1;
       this.profileList.push(slot);
@@ -763,6 +772,8 @@ export class PartitionTask implements RuleHost {
   /** Re-arms rule timers once every checkpointed entity is restored. */
   finishRestore(): void {
     this.rules.restored();
+    // Window slides since each entity's snapshot, up to the checkpoint's stream time.
+    if (this.viewTimers.peekTime() <= this.streamTime) this.fireViewTimers();
   }
 
   // ---------------------------------------------------------------- rule host
