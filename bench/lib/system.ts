@@ -58,7 +58,7 @@ export async function replayAndDrain(system: EmbeddedSystem, file: string, optio
 
 /**
  * Wall-clock budget of a replay of the 1M-user dataset in the default run, so
- * the whole suite stays near 20 minutes on 2 cores: appending stops at the next
+ * the whole suite stays near half an hour on 2 cores: appending stops at the next
  * chunk after it, and the figures describe the events and users reached.
  * `--full-size` lifts it; `--quick` replays a small dataset well within it.
  */
