@@ -247,6 +247,8 @@ class KeySpace {
     for (let i = 0; i < act.length; i++) {
       const rule = act[i]!;
       if (!rule.idle(slot)) act[n++] = rule;
+      // Leaving the list, it holds no state object either, so a state is always on the list.
+      else for (const states of rule.nfaStates) states[slot] = undefined;
     }
     if (n === 0) {
       this.active[slot] = undefined;
