@@ -74,3 +74,33 @@ describe.each([
     expect(total.json().items).toHaveLength(4);
   });
 });
+
+describe('a rule stopped and started again starts without its old partial matches, across a restart too', () => {
+  it('the key is snapshotted again when the rule leaves, so a restore cannot bring the dropped partial match back', async () => {
+    const first = await openRules({ 'engine.checkpointIntervalMs': 3_600_000 });
+    await first.addRule(rules[0]!);
+    // A second rule of the same key space keeps the key's state alive while the first is stopped.
+    await first.addRule({ id: 'many_logins', key: ['user_id'], condition: { aggregate: { fn: 'count', eventTypes: ['login'], window: { type: 'lifetime' } }, op: '>=', value: 1000 } });
+    await first.send(failedLogin('u', 0));
+    await first.advanceTo(10 * SECOND); // the login leaves the ordering buffer: a partial match of fail_then_move waits
+    await first.system.engine.checkpoint(); // its snapshot holds that partial match
+    await first.system.definitions.setRuleStatus('fail_then_move', 'offline');
+    await first.settle();
+    await first.system.definitions.setRuleStatus('fail_then_move', 'online'); // same version, same computation, no partial match
+    await first.settle();
+    await first.system.engine.checkpoint();
+    await first.system.close({ checkpoint: false });
+
+    const second = await openRules({}, { config: first.config });
+    await second.settle();
+    await second.send(transfer('u', 1 * MINUTE));
+    await second.advanceTo(2 * MINUTE);
+    expect(await second.decisions('fail_then_move')).toEqual([]);
+    // The rule itself runs: a new failed login then a transfer match.
+    await second.send(failedLogin('u', 3 * MINUTE), transfer('u', 4 * MINUTE));
+    await second.advanceTo(5 * MINUTE);
+    expect((await second.decisions('fail_then_move')).map(summary)).toEqual([
+      { rule: 'fail_then_move', version: 1, key: { user_id: 'u' }, outcome: 'match', trigger: 'event', at: 4 * MINUTE, matched: { fail: [3 * MINUTE], move: [4 * MINUTE] } },
+    ]);
+  });
+});

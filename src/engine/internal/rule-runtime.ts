@@ -152,8 +152,15 @@ class KeySpace {
         else ttl = Math.max(ttl, rule.spec.stateTtlMs);
       }
     }
-    // Aggregates no rule uses any more: their state goes.
-    for (const gone of previous.values()) for (const slot of this.slots.values()) gone.op.clear(slot);
+    // Aggregates no rule uses any more: their state goes, and the keys that held some are
+    // snapshotted again (without it).
+    for (const gone of previous.values()) {
+      for (const slot of this.slots.values()) {
+        if (!gone.op.has(slot)) continue;
+        gone.op.clear(slot);
+        this.markDirty(slot);
+      }
+    }
     this.aggs = aggs;
     this.rules = rules;
     this.seqRules = rules.filter((r) => r.nfas.length > 0);
@@ -162,7 +169,11 @@ class KeySpace {
       const act = this.active[slot];
       if (act === undefined) continue;
       const kept = act.filter((r) => live.has(r));
+      if (kept.length === act.length) continue;
+      // Partial matches of a rule that left: snapshotted again without them, so a restore
+      // cannot bring them back if the same computation comes online again.
       this.active[slot] = kept.length > 0 ? kept : undefined;
+      this.markDirty(slot);
     }
     this.ttlMs = keepForever ? 0 : ttl;
     this.routes = new Map();
@@ -173,8 +184,9 @@ class KeySpace {
     };
     for (const agg of aggs) for (const type of agg.types) route(type).aggs.push(agg);
     for (const rule of rules) for (const type of rule.spec.eventTypes) route(type).rules.push(rule);
-    // Every key is snapshotted again: its state now belongs to another set of rules.
-    for (const slot of this.slots.values()) this.markDirty(slot);
+    // Other keys keep their snapshots: a restore matches state to rules by aggregate identity
+    // and rule stateId and skips what no online rule owns, so a rule change costs a checkpoint
+    // only the keys it took state from.
   }
 
   get keyCount(): number {
