@@ -59,6 +59,11 @@ export class BinaryWriter {
     this.pos += 8;
   }
 
+  /** Overwrites the 32-bit number at `at` (a count or length written before its items). */
+  patchU32(at: number, v: number): void {
+    this.view.setUint32(at, v, true);
+  }
+
   /** Writes `n` numbers of an array (typed or plain) from `from`. */
   f64s(a: ArrayLike<number>, from: number, n: number): void {
     this.room(8 * n);

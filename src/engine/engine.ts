@@ -101,6 +101,11 @@ export interface EngineStats {
   tagErrors: Array<{ id: string; filterErrors: number; typeMismatches: number; ruleErrors: number; lastError: string | undefined }>;
 }
 
+/** Longest stretch the loop spends encoding a checkpoint's rule state before it lets other work run. */
+const ENCODE_SLICE_MS = 4;
+/** Longest stretch one partition's batch runs before the loop lets other work run. */
+const STEP_SLICE_MS = 8;
+
 interface FeedBatch {
   first: number;
   records: LogRecord[];
@@ -115,6 +120,8 @@ export class Engine {
   private readonly tasks: PartitionTask[];
   private readonly clock: Clock;
   private readonly feeds: FeedBatch[][];
+  /** Per partition, records read from the log that a step stopped short of. */
+  private readonly readAhead: Array<FeedBatch | undefined> = [];
   private feedRecords = 0;
   private readonly sets = new Map<number, Promise<DefinitionSet>>();
   private running = false;
@@ -126,6 +133,8 @@ export class Engine {
   private checkpointCount = 0;
   private lastCheckpoint: CheckpointInfo | undefined;
   private inFlight: Promise<CheckpointInfo> | undefined;
+  /** Set while a checkpoint's rule state is still being encoded by the loop; called when it is complete. */
+  private encoded: (() => void) | undefined;
   private waiters: Array<{ offsets: ReadonlyArray<number>; resolve: () => void }> = [];
 
   private constructor(private readonly options: EngineOptions, private readonly deps: EngineDependencies) {
@@ -324,11 +333,36 @@ export class Engine {
     return slot === undefined ? undefined : task!.profileOf(slot);
   }
 
+  /** Encodes rule state owed to the checkpoint in progress until `deadline`; true when it is all written. */
+  private encodeCheckpoint(deadline: number): boolean {
+    for (const task of this.tasks) if (!task.encodeCheckpoint(deadline)) return false;
+    return true;
+  }
+
+  /** One slice of the checkpoint in progress, if any; the rest when `all`. */
+  private continueCheckpoint(all: boolean): boolean {
+    const done = this.encoded;
+    if (done === undefined) return false;
+    if (!this.encodeCheckpoint(all ? Infinity : performance.now() + ENCODE_SLICE_MS)) return true;
+    this.encoded = undefined;
+    done();
+    return false;
+  }
+
   private async loop(): Promise<void> {
+    try {
+      await this.run();
+    } finally {
+      // A checkpoint begun while running is completed even when the loop ends.
+      this.continueCheckpoint(true);
+    }
+  }
+
+  private async run(): Promise<void> {
     const { log } = this.deps;
     const maxBatch = this.options.maxBatchRecords;
     while (this.running) {
-      let worked = false;
+      let worked = this.continueCheckpoint(false);
       for (const task of this.tasks) {
         if (!this.running) break;
         if (task.offset >= log.endOffset(task.partition)) continue;
@@ -361,35 +395,67 @@ export class Engine {
     });
   }
 
-  /** Processes up to `max` records of one partition. */
+  /**
+   * Processes up to `max` records of one partition, and while running stops
+   * early once a batch has taken {@link STEP_SLICE_MS}, so requests waiting on
+   * the event loop are not held up behind a backlog (records read from the
+   * log and not yet processed are kept for the next step).
+   */
   private async step(task: PartitionTask, max: number): Promise<number> {
     const p = task.partition;
-    const start = task.offset;
-    let records: LogRecord[];
-    let from = 0;
+    const deadline = this.running ? performance.now() + STEP_SLICE_MS : Infinity;
+    let done = 0;
+    // Records offered by appends arrive as many small batches (one per request): a step takes
+    // as many of them as follow each other, not one batch per turn of the loop.
+    while (done < max) {
+      const start = task.offset;
+      const batch = await this.recordsAt(p, start, max - done);
+      if (batch === undefined) break;
+      const { records, from } = batch;
+      const end = Math.min(records.length, from + max - done);
+      let offset = start;
+      let i = from;
+      let late = false;
+      while (i < end) {
+        const wanted = task.process(records[i]!, offset);
+        i++;
+        offset++;
+        if (wanted !== undefined) {
+          task.applyDefinitions(await this.definitionSet(wanted));
+          task.skipTo(offset);
+        }
+        if ((i & 15) === 0 && performance.now() >= deadline) {
+          late = true;
+          break;
+        }
+      }
+      done += i - from;
+      if (records === this.readAhead[p]?.records && i >= records.length) this.readAhead[p] = undefined;
+      if (late || task.offset >= this.deps.log.endOffset(p)) break;
+    }
+    return done;
+  }
+
+  /**
+   * Records of partition `p` from offset `start`: an offered batch, records
+   * read ahead earlier, or up to `max` read from the log now (kept for the
+   * next step should this one stop short of them). Undefined when none.
+   */
+  private async recordsAt(p: number, start: number, max: number): Promise<{ records: LogRecord[]; from: number } | undefined> {
     const feed = this.feeds[p]!;
     while (feed.length > 0 && feed[0]!.first + feed[0]!.records.length <= start) {
       this.feedRecords -= feed.shift()!.records.length;
     }
     const head = feed[0];
-    if (head !== undefined && head.first <= start) {
-      records = head.records;
-      from = start - head.first;
-    } else {
-      const entries = await this.deps.log.read(p, start, max);
-      records = new Array<LogRecord>(entries.length);
-      for (let i = 0; i < entries.length; i++) records[i] = decodeRecord(entries[i]!.payload);
-    }
-    const end = Math.min(records.length, from + max);
-    let offset = start;
-    for (let i = from; i < end; i++, offset++) {
-      const wanted = task.process(records[i]!, offset);
-      if (wanted !== undefined) {
-        task.applyDefinitions(await this.definitionSet(wanted));
-        task.skipTo(offset + 1);
-      }
-    }
-    return end - from;
+    if (head !== undefined && head.first <= start) return { records: head.records, from: start - head.first };
+    const ahead = this.readAhead[p];
+    if (ahead !== undefined && ahead.first <= start && start < ahead.first + ahead.records.length) return { records: ahead.records, from: start - ahead.first };
+    const entries = await this.deps.log.read(p, start, max);
+    if (entries.length === 0) return undefined;
+    const records = new Array<LogRecord>(entries.length);
+    for (let i = 0; i < entries.length; i++) records[i] = decodeRecord(entries[i]!.payload);
+    this.readAhead[p] = { first: start, records };
+    return { records, from: 0 };
   }
 
   /** Writes the profiles changed since the last flush to the profile store. */
@@ -438,7 +504,13 @@ export class Engine {
     this.flushOutputs();
     this.flushProfiles();
     const changes = this.tasks.map((t) => t.checkpointChange(id));
+    // Rule state is encoded by the running loop in slices between batches (each key before it
+    // next changes), so a large state does not stop the engine; a stopped engine does it now.
+    let encoded: Promise<void> | undefined;
+    if (!this.running) this.encodeCheckpoint(Infinity);
+    else if (!this.encodeCheckpoint(performance.now() + ENCODE_SLICE_MS)) encoded = new Promise<void>((resolve) => (this.encoded = resolve));
     const run = (async (): Promise<CheckpointInfo> => {
+      if (encoded !== undefined) await encoded;
       await this.deps.profiles.flushed();
       await this.deps.checkpoints.commit(changes);
       let bytes = 0;

@@ -1,4 +1,3 @@
-import { Packr } from 'msgpackr';
 import { ControlType, type AttrValue, type Event, type LogRecord } from '../event.js';
 import type { DefinitionSet, RuleContext, StatisticTagSpec, RuleTagSpec } from '../definition-set.js';
 import { ProfileEncoder } from '../profile-codec.js';
@@ -49,19 +48,12 @@ export interface PartitionCounters {
   entitiesExpired: number;
 }
 
-const snapshotCodec = new Packr({ useRecords: false, moreTypes: false });
 /** One encoder for every partition: encoding is synchronous and never interleaves. */
 const profileEncoder = new ProfileEncoder();
 const snapshotWriter = new BinaryWriter();
 /** Format of entity snapshots in checkpoints. */
 const SNAPSHOT_FORMAT = 3;
 
-function patchU32(w: BinaryWriter, at: number, value: number): void {
-  const end = w.pos;
-  w.pos = at;
-  w.u32(value);
-  w.pos = end;
-}
 const NO_TIMER = Infinity;
 const INITIAL_CAPACITY = 256;
 
@@ -841,7 +833,11 @@ export class PartitionTask implements RuleHost {
     };
   }
 
-  /** Encodes entities changed since the last checkpoint; resets the change tracking. */
+  /**
+   * Encodes entities changed since the last checkpoint and resets the change
+   * tracking. Rule state changed since is owed to the returned change until
+   * {@link encodeCheckpoint} reports it written: commit it only then.
+   */
   checkpointChange(checkpointId: number): PartitionCheckpointChange {
     const upserts: Array<[string, EntitySnapshot]> = [];
     for (const slot of this.checkpointList) {
@@ -852,8 +848,17 @@ export class PartitionTask implements RuleHost {
     this.checkpointList = [];
     const deletes = [...this.checkpointDeleted];
     this.checkpointDeleted.clear();
-    this.rules.checkpointChanges(upserts, deletes, (data) => snapshotCodec.pack(data));
+    this.rules.beginCheckpoint(upserts, deletes);
     return { meta: this.meta(checkpointId), upserts, deletes };
+  }
+
+  /**
+   * Encodes rule state owed to the checkpoint begun by {@link checkpointChange}
+   * until `deadline` (performance.now() ms, Infinity for all); true when the
+   * change is complete.
+   */
+  encodeCheckpoint(deadline: number): boolean {
+    return this.rules.encodePending(deadline);
   }
 
   /**
@@ -879,7 +884,7 @@ export class PartitionTask implements RuleHost {
         n++;
       }
     }
-    patchU32(w, countAt, n);
+    w.patchU32(countAt, n);
     const statesAt = w.pos;
     w.u32(0);
     n = 0;
@@ -888,14 +893,14 @@ export class PartitionTask implements RuleHost {
       const lengthAt = w.pos;
       w.u32(0);
       op.write(slot, w);
-      patchU32(w, lengthAt, w.pos - lengthAt - 4);
+      w.patchU32(lengthAt, w.pos - lengthAt - 4);
       n++;
     };
     const stats = this.wiring.stats;
     for (let i = 0; i < stats.length; i++) if (stats[i]!.has(slot)) writeOp(stats[i]!);
     const rules = this.wiring.rules;
     for (let i = 0; i < rules.length; i++) if (rules[i]!.has(slot)) writeOp(rules[i]!);
-    patchU32(w, statesAt, n);
+    w.patchU32(statesAt, n);
     const set = this.ruleTags[slot];
     const tagsAt = w.pos;
     w.u32(0);
@@ -910,7 +915,7 @@ export class PartitionTask implements RuleHost {
         n++;
       }
     }
-    patchU32(w, tagsAt, n);
+    w.patchU32(tagsAt, n);
     return w.bytes();
   }
 
@@ -939,7 +944,7 @@ export class PartitionTask implements RuleHost {
   /** Restores one entity from its snapshot and re-arms its timers. */
   restoreEntity(key: string, snapshot: EntitySnapshot): void {
     if (key.startsWith(RULE_STATE_PREFIX)) {
-      this.rules.restore(key, snapshotCodec.unpack(snapshot));
+      this.rules.restore(key, snapshot);
       return;
     }
     const r = new BinaryReader(snapshot);

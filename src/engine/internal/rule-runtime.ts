@@ -4,6 +4,7 @@ import type { Decision, EntitySnapshot, TagValue } from '../ports.js';
 import { partitionOf } from '../partitioner.js';
 import { ruleKeyOf, splitRuleKey } from '../rule-key.js';
 import { CepNfa, clearCepSink, createCepSink, type CepMatch, type CepSink, type CepState, type CepTimeout } from './cep/index.js';
+import { decodeRuleKeyState, encodeRuleKeyState, type RuleKeyState } from './rule-snapshot.js';
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
 import { TimerQueue } from './timer-queue.js';
 
@@ -103,6 +104,16 @@ class KeySpace {
   private dirty = new Uint8Array(INITIAL_CAPACITY);
   private dirtyList: number[] = [];
   readonly deleted = new Set<string>();
+  /**
+   * Keys of a checkpoint being written, not yet encoded: each is encoded
+   * before its state next changes ({@link touch}), or by {@link encodePending}
+   * between batches, so the checkpoint holds every key as it was when the
+   * checkpoint was taken without stopping the engine to encode them all.
+   */
+  private pending = new Uint8Array(INITIAL_CAPACITY);
+  private pendingList: number[] = [];
+  private pendingCursor = 0;
+  private pendingOut: Array<[string, EntitySnapshot]> | undefined;
 
   constructor(readonly id: string, spec: RuleSpec) {
     this.keyFields = spec.keyFields;
@@ -218,12 +229,16 @@ class KeySpace {
     const dirty = new Uint8Array(capacity);
     dirty.set(this.dirty);
     this.dirty = dirty;
+    const pending = new Uint8Array(capacity);
+    pending.set(this.pending);
+    this.pending = pending;
     for (const agg of this.aggs) agg.op.grow(capacity);
   }
 
   release(slot: number): void {
     const key = this.keys[slot];
     if (key === undefined || this.slots.get(key) !== slot) return;
+    if (this.pending[slot] !== 0) this.encodeOne(slot);
     for (const agg of this.aggs) agg.op.clear(slot);
     const act = this.active[slot];
     if (act !== undefined) for (const rule of act) for (const states of rule.nfaStates) states[slot] = undefined;
@@ -308,6 +323,7 @@ class KeySpace {
    * each rule with sequences) match and decide.
    */
   moment(host: RuleHost, slot: number, event: Event | null, ts: number): void {
+    if (this.pending[slot] !== 0) this.encodeOne(slot);
     const key = this.keys[slot]!;
     // Key-local time: the latest event time (state expiry counts from it), or a timer's time.
     if (event !== null && ts > this.lastTime[slot]!) this.lastTime[slot] = ts;
@@ -340,36 +356,78 @@ class KeySpace {
     this.markDirty(slot);
   }
 
-  /** Entries changed since the last call, for a checkpoint. */
-  drainChanges(upserts: Array<[string, EntitySnapshot]>, deletes: string[], encode: (data: unknown) => EntitySnapshot): void {
-    const prefix = `${RULE_STATE_PREFIX}${this.id}\u0000`;
+  /** Encodes the key's state into the checkpoint being written if it is still owed to it; call before changing the key's state. */
+  touch(slot: number): void {
+    if (this.pending[slot] !== 0) this.encodeOne(slot);
+  }
+
+  /**
+   * Starts a checkpoint: the keys changed since the last one are owed to it
+   * (encoded into `upserts` by {@link encodePending} or before they change),
+   * the keys dropped since are added to `deletes` now.
+   */
+  beginCheckpoint(upserts: Array<[string, EntitySnapshot]>, deletes: string[]): void {
+    this.encodePending(Infinity);
     for (const slot of this.dirtyList) {
       if (this.dirty[slot] === 0) continue;
       this.dirty[slot] = 0;
-      upserts.push([prefix + this.keys[slot]!, encode(this.snapshot(slot))]);
+      this.pending[slot] = 1;
+      this.pendingList.push(slot);
     }
     this.dirtyList = [];
+    this.pendingOut = upserts;
+    const prefix = `${RULE_STATE_PREFIX}${this.id}\u0000`;
     for (const key of this.deleted) deletes.push(prefix + key);
     this.deleted.clear();
   }
 
-  private snapshot(slot: number): unknown {
-    const aggs: Array<[string, Uint8Array]> = [];
-    for (const a of this.aggs) if (a.op.has(slot)) aggs.push([a.identity, a.op.snapshot(slot)]);
-    const rules: Array<[string, Array<CepState | null>]> = [];
-    for (const r of this.active[slot] ?? NO_RULES) {
-      const states = r.nfaStates.map((s) => s[slot] ?? null);
-      if (states.some((s) => s !== null)) rules.push([r.spec.stateId, states]);
+  /** Encodes owed keys until `deadline` (performance.now() ms); true when none is left. */
+  encodePending(deadline: number): boolean {
+    const list = this.pendingList;
+    let i = this.pendingCursor;
+    while (i < list.length) {
+      const slot = list[i++]!;
+      if (this.pending[slot] !== 0) this.encodeOne(slot);
+      if ((i & 31) === 0 && performance.now() >= deadline) {
+        this.pendingCursor = i;
+        return i >= list.length && this.endPending();
+      }
     }
-    return [this.lastTime[slot], this.buffers[slot] ?? null, aggs, rules];
+    return this.endPending();
   }
 
-  restore(key: string, data: unknown): void {
-    const [lastTime, buffer, aggs, rules] = data as [number, Event[] | null, Array<[string, Uint8Array]>, Array<[string, Array<CepState | null>]>];
+  private endPending(): true {
+    this.pendingList = [];
+    this.pendingCursor = 0;
+    this.pendingOut = undefined;
+    return true;
+  }
+
+  private encodeOne(slot: number): void {
+    this.pending[slot] = 0;
+    this.pendingOut!.push([`${RULE_STATE_PREFIX}${this.id}\u0000${this.keys[slot]!}`, encodeRuleKeyState(this.snapshot(slot))]);
+  }
+
+  private snapshot(slot: number): RuleKeyState {
+    const aggs: RuleKeyState['aggs'] = [];
+    for (const a of this.aggs) if (a.op.has(slot)) aggs.push({ identity: a.identity, op: a.op });
+    const rules: RuleKeyState['rules'] = [];
+    for (const r of this.active[slot] ?? NO_RULES) {
+      const states = r.nfaStates.map((s) => s[slot]);
+      if (states.some((s) => s !== undefined)) rules.push({ stateId: r.spec.stateId, states });
+    }
+    return { slot, lastTime: this.lastTime[slot]!, buffer: this.buffers[slot], aggs, rules };
+  }
+
+  restore(key: string, bytes: Uint8Array): void {
+    const { lastTime, buffer, aggs, rules } = decodeRuleKeyState(bytes);
     const slot = this.allocate(key);
     this.lastTime[slot] = lastTime;
     if (buffer !== null && buffer.length > 0) this.buffers[slot] = buffer;
-    for (const [identity, bytes] of aggs) this.aggs.find((a) => a.identity === identity)?.op.restore(slot, bytes);
+    for (const [identity, read] of aggs) {
+      const agg = this.aggs.find((a) => a.identity === identity);
+      if (agg !== undefined) read(agg.op, slot);
+    }
     for (const [stateId, states] of rules) {
       const rule = this.seqRules.find((r) => r.spec.stateId === stateId);
       if (rule === undefined) continue;
@@ -627,6 +685,8 @@ export class RuleRuntime {
    * the key: kept while some rule uses one of the same identity.
    */
   apply(specs: ReadonlyArray<RuleSpec>): void {
+    // A checkpoint still being encoded takes the keys as they are before the change.
+    this.encodePending(Infinity);
     const oldByStateId = new Map(this.ops.map((op) => [op.spec.stateId, op]));
     const oldById = new Map(this.ops.map((op) => [op.spec.id, op]));
     const next: RuleOp[] = [];
@@ -744,6 +804,7 @@ export class RuleRuntime {
           continue;
         }
         const slot = space.allocate(key);
+        space.touch(slot);
         let buffer = space.buffers[slot];
         if (buffer === undefined) space.buffers[slot] = buffer = [];
         buffer.push(event);
@@ -789,6 +850,7 @@ export class RuleRuntime {
     const space = this.spaces[index];
     if (space === undefined || space.timerAt[slot] !== time) return;
     space.timerAt[slot] = NO_TIMER;
+    space.touch(slot);
     const watermark = this.host.watermark;
     const buffer = space.buffers[slot];
     if (buffer !== undefined && buffer.length > 0) {
@@ -812,15 +874,26 @@ export class RuleRuntime {
     this.afterMoment(space, slot);
   };
 
-  /** Rule state changed since the last call, for a checkpoint. */
-  checkpointChanges(upserts: Array<[string, EntitySnapshot]>, deletes: string[], encode: (data: unknown) => EntitySnapshot): void {
-    for (const space of this.spaces) space.drainChanges(upserts, deletes, encode);
+  /**
+   * Starts a checkpoint of the rule state changed since the last one: dropped
+   * keys go to `deletes` now; changed keys are encoded into `upserts` by
+   * {@link encodePending} (in slices, between batches) or, for a key about to
+   * change, just before it does, so every key is written as it is now.
+   */
+  beginCheckpoint(upserts: Array<[string, EntitySnapshot]>, deletes: string[]): void {
+    for (const space of this.spaces) space.beginCheckpoint(upserts, deletes);
     for (const key of this.orphaned) deletes.push(key);
     this.orphaned = [];
   }
 
+  /** Encodes keys owed to the checkpoint until `deadline` (performance.now() ms); true when all are written. */
+  encodePending(deadline: number): boolean {
+    for (const space of this.spaces) if (!space.encodePending(deadline)) return false;
+    return true;
+  }
+
   /** Restores one key's state from a checkpoint entry; state of a key space no longer used is dropped. */
-  restore(entryKey: string, data: unknown): void {
+  restore(entryKey: string, data: Uint8Array): void {
     const rest = entryKey.slice(RULE_STATE_PREFIX.length);
     const sep = rest.indexOf('\u0000');
     const space = this.spaceById.get(rest.slice(0, sep));

@@ -99,14 +99,17 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
     },
     async commit(changes: ReadonlyArray<PartitionCheckpointChange>) {
       try {
-        await root.transaction(() => {
-          for (const change of changes) {
-            const p = change.meta.partition;
-            for (const [key, snapshot] of change.upserts) void stateDb.put([p, key], snapshot as Buffer);
-            for (const key of change.deletes) void stateDb.remove([p, key]);
-            void metaDb.put(p, change.meta);
-          }
-        });
+        // Writes issued in one event turn are committed in one transaction (lmdb's event-turn
+        // batching; nothing here uses transactionSync, which could split it), and are carried
+        // out on lmdb's write thread: a transaction callback would run every put on this thread.
+        let last: Promise<unknown> | undefined;
+        for (const change of changes) {
+          const p = change.meta.partition;
+          for (const [key, snapshot] of change.upserts) void stateDb.put([p, key], snapshot as Buffer);
+          for (const key of change.deletes) void stateDb.remove([p, key]);
+          last = metaDb.put(p, change.meta);
+        }
+        await last;
         await root.flushed;
       } catch (err: unknown) {
         throw new StoreError('PRT_STORE_UNAVAILABLE', `checkpoint commit to ${opts.path} failed: ${(err as Error).message}`, { subject: opts.path }, { cause: err });
