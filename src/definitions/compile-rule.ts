@@ -153,10 +153,20 @@ function compileSkip(skip: SkipStrategyDocument | undefined): CepSkipStrategy {
 const CONTIGUITY = { next: 'strict', followedBy: 'relaxed', followedByAny: 'nondeterministic' } as const;
 const INNER = { relaxed: 'relaxed', consecutive: 'strict', allowCombinations: 'nondeterministic' } as const;
 
+/** What a stage condition that reads no earlier match is given for the context it ignores. */
+const NO_CONTEXT = Object.freeze({}) as CepContext;
+
 function compileStage(stage: PatternStageDocument, path: string, ruleId: string, names: string[]): CepStage {
   const types = new Set(stage.eventTypes);
   const where = stage.where === undefined ? undefined : stageCondition(stage.where, `${path}/where`, ruleId, names);
-  const condition = where === undefined ? (event: Event) => types.has(event.type) : (event: Event, ctx: CepContext) => types.has(event.type) && where(event, ctx);
+  // Declared with one parameter when it cannot read earlier matches: the NFA then evaluates it
+  // once per event for all partial matches, and skips keys it cannot start a match for.
+  const condition =
+    where === undefined
+      ? (event: Event) => types.has(event.type)
+      : where.length < 2
+        ? (event: Event) => types.has(event.type) && where(event, NO_CONTEXT)
+        : (event: Event, ctx: CepContext) => types.has(event.type) && where(event, ctx);
   const out: { -readonly [K in keyof CepStage]: CepStage[K] } = { name: stage.name, condition };
   if (stage.contiguity === 'notNext' || stage.contiguity === 'notFollowedBy') {
     out.kind = stage.contiguity;

@@ -516,7 +516,7 @@ class RuleOp {
       }
       if (sink.dropped > 0) this.counters.droppedPartialMatches += sink.dropped;
       if (sink.conditionErrors > 0) this.error(host, sink.lastConditionError);
-      clearCepSink(sink);
+      if (sink.matches.length > 0 || sink.timeouts.length > 0 || sink.dropped > 0 || sink.conditionErrors > 0) clearCepSink(sink);
     }
     if (outputs !== undefined) {
       for (const out of outputs) this.evaluate(host, space, slot, key, event, out.time, out, now);

@@ -205,6 +205,44 @@ describe('state', () => {
     expect(s3.matches.map(byStage)).toEqual([{ a: ['a'], b: ['b'] }]);
   });
 
+  it('a first-stage condition that throws on a key with no partial match is counted too (the start gate does not swallow it)', () => {
+    let calls = 0;
+    const nfa = new CepNfa({
+      stages: [
+        {
+          name: 'a',
+          condition: (e) => {
+            calls++;
+            if (e.attrs['boom'] === true) throw new Error('bad first');
+            return e.type === 'a';
+          },
+        },
+        { name: 'b', condition: (e) => e.type === 'b' },
+      ],
+    });
+    const rejected = nfa.process(undefined, ev('x', 'x'), 1);
+    expect(rejected.state).toBeUndefined();
+    expect(rejected.conditionErrors).toBe(0);
+    const boom = nfa.process(undefined, ev('boom', 'a', 0, { boom: true }), 2);
+    expect(boom.conditionErrors).toBe(1);
+    expect((boom.lastConditionError as Error).message).toBe('bad first');
+    expect(boom.state).toBeUndefined();
+    const started = nfa.process(undefined, ev('a', 'a'), 3);
+    expect(started.state?.pm).toHaveLength(1);
+    expect(calls).toBeGreaterThanOrEqual(4);
+  });
+
+  it('an optional first stage does not gate the start: a match may begin at the second stage', () => {
+    const nfa = new CepNfa({
+      stages: [
+        { name: 'a', condition: (e) => e.type === 'a', optional: true },
+        { name: 'b', condition: (e) => e.type === 'b' },
+      ],
+    });
+    const s = nfa.process(undefined, ev('b', 'b'), 1);
+    expect(s.matches.map(byStage)).toEqual([{ b: ['b'] }]);
+  });
+
   it('a condition sees the timestamp the event is processed at and earlier stages only', () => {
     const seen: [number, number][] = [];
     const nfa = new CepNfa({

@@ -76,8 +76,8 @@ export function createCepSink(): CepSink {
 
 /** Empties a sink for reuse. */
 export function clearCepSink(sink: CepSink): void {
-  sink.matches.length = 0;
-  sink.timeouts.length = 0;
+  if (sink.matches.length !== 0) sink.matches.length = 0;
+  if (sink.timeouts.length !== 0) sink.timeouts.length = 0;
   sink.dropped = 0;
   sink.conditionErrors = 0;
   sink.lastConditionError = undefined;
@@ -138,6 +138,12 @@ export class CepNfa {
   private readonly anyContextual: boolean;
   /** Answers for the current event (context-free slots): 0 unknown, 1 true, 2 false. */
   private readonly memoEvent: Uint8Array;
+  /**
+   * The first stage's condition when every match must begin with an event it
+   * accepts and it reads no context: a key with no partial match skips an
+   * event it rejects without running the NFA.
+   */
+  private readonly startGate: ((event: Event) => boolean) | null;
   /** Answers for the current (partial match, event) (contextual slots). */
   private readonly memoMatch: Uint8Array;
   private readonly edgeBuf: RtEdge[] = [];
@@ -197,6 +203,11 @@ export class CepNfa {
     this.anyContextual = anyContextual;
     this.memoEvent = new Uint8Array(2 * n);
     this.memoMatch = new Uint8Array(2 * n);
+    const first = pattern.stages[0];
+    this.startGate =
+      first !== undefined && first.kind === 'match' && !first.optional && first.min >= 1 && first.until === null && first.condition !== null && first.condition.length < 2
+        ? (first.condition as (event: Event) => boolean)
+        : null;
   }
 
   /** Number of NFA nodes (for diagnostics and tests). */
@@ -212,6 +223,15 @@ export class CepNfa {
    * sorts by event time in event-time mode).
    */
   processInto(state: CepState | undefined, event: Event, timestamp: number, sink: CepSink): CepState | undefined {
+    if (state === undefined && this.startGate !== null) {
+      // Nothing to advance and no match can start: the state stays the start state. A condition
+      // that throws goes the long way, which counts the error.
+      try {
+        if (!this.startGate(event)) return undefined;
+      } catch {
+        // evaluated again below
+      }
+    }
     if (state !== undefined) state = this.advanceTimeInto(state, timestamp, sink);
     return this.processEventInto(state, event, timestamp, sink);
   }
@@ -238,7 +258,7 @@ export class CepNfa {
     while (expired < pms.length && timestamp - pms[expired]!.st >= window) expired++;
     if (expired === 0) return state;
     const potential = this.potential;
-    potential.length = 0;
+    if (potential.length !== 0) potential.length = 0;
     for (let i = 0; i < expired; i++) {
       const pm = pms[i]!;
       if (this.nodes[pm.n]!.kind === NodeKind.Pending) {
@@ -250,7 +270,7 @@ export class CepNfa {
     }
     pms.splice(0, expired);
     this.emitCompleted(state, potential, sink);
-    potential.length = 0;
+    if (potential.length !== 0) potential.length = 0;
     return isCepStateEmpty(state) ? undefined : state;
   }
 
@@ -280,8 +300,8 @@ export class CepNfa {
     const seq = state === undefined ? 0 : state.seq;
     const next = this.nextPm;
     const potential = this.potential;
-    next.length = 0;
-    potential.length = 0;
+    if (next.length !== 0) next.length = 0;
+    if (potential.length !== 0) potential.length = 0;
     this.sink = sink;
     this.memoEvent.fill(0);
     if (state !== undefined) {
@@ -301,9 +321,9 @@ export class CepNfa {
     else state.seq = seq + 1;
     sortByStart(next);
     copyInto(state.pm, next);
-    next.length = 0;
+    if (next.length !== 0) next.length = 0;
     this.emitCompleted(state, potential, sink);
-    potential.length = 0;
+    if (potential.length !== 0) potential.length = 0;
     this.enforceBound(state, sink);
     return isCepStateEmpty(state) ? undefined : state;
   }
@@ -320,9 +340,9 @@ export class CepNfa {
     this.bind(pm, event, timestamp);
 
     const edges = this.edgeBuf;
-    edges.length = 0;
+    if (edges.length !== 0) edges.length = 0;
     const stack = this.stack;
-    stack.length = 0;
+    if (stack.length !== 0) stack.length = 0;
     stack.push(nodeId);
     while (stack.length > 0) {
       const node = this.nodes[stack.pop()!]!;
@@ -340,7 +360,7 @@ export class CepNfa {
     }
 
     const keep = this.keep;
-    keep.length = 0;
+    if (keep.length !== 0) keep.length = 0;
     let stopped = false;
     // The last successor takes over the partial match object and its arrays (the
     // match is replaced by its successors); the others copy them first.
@@ -384,7 +404,7 @@ export class CepNfa {
       const next = this.nextPm;
       for (let i = 0; i < keep.length; i++) next.push(keep[i]!);
     }
-    keep.length = 0;
+    if (keep.length !== 0) keep.length = 0;
   }
 
   /** Files a successor; returns true if it reached a STOP state. */
@@ -401,7 +421,7 @@ export class CepNfa {
   /** Is the final node reachable from `from` through PROCEED edges alone, for this event? */
   private findFinalAfterProceed(from: number): number {
     const stack = this.stack2;
-    stack.length = 0;
+    if (stack.length !== 0) stack.length = 0;
     stack.push(from);
     while (stack.length > 0) {
       const node = this.nodes[stack.pop()!]!;
@@ -410,7 +430,7 @@ export class CepNfa {
         const edge = out[i]!;
         if (edge.action !== Action.Proceed || !this.evalCond(edge.cond)) continue;
         if (this.nodes[edge.target]!.final) {
-          stack.length = 0;
+          if (stack.length !== 0) stack.length = 0;
           return edge.target;
         }
         stack.push(edge.target);
@@ -547,7 +567,7 @@ export class CepNfa {
     sink.dropped += drop;
     // Dropping the earliest partial matches may release held completed ones.
     if (state.done.length > 0) {
-      this.potential.length = 0;
+      if (this.potential.length !== 0) this.potential.length = 0;
       this.emitCompleted(state, this.potential, sink);
     }
   }
