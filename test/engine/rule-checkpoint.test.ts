@@ -137,3 +137,32 @@ describe('rule-state snapshot format', () => {
     expect(b.pm[0]!.k).toEqual([0, 0, 5]);
   });
 });
+
+describe('a rule change costs the keys it touches', () => {
+  const seq = { id: 'fail_timeout', key: ['user_id'], ordering: 'arrival', condition: { sequence: { pattern: [{ name: 'fail', eventTypes: ['login'], where: 'event.attrs.success == false' }, { name: 'move', eventTypes: ['transfer'] }], within: '5m' }, on: 'timeout' } };
+  const plain = { id: 'big_transfer', key: ['user_id'], ordering: 'arrival', trigger: { eventTypes: ['transfer'] }, condition: { expr: 'event.attrs.amount > 1000' } };
+  const other = { id: 'other', key: ['user_id'], ordering: 'arrival', trigger: { eventTypes: ['transfer'] }, condition: { expr: 'event.attrs.amount > 5000' } };
+  const compile = (docs: object[]) => docs.map((d) => compileRule(d, 1, defaultCatalog));
+
+  it('timers armed before an unrelated change still fire: partial matches time out on time', () => {
+    const r = runtime();
+    r.rt.apply(compile([seq, plain]));
+    feed(r, users.map((u, i) => login(u, i)), 0);
+    r.rt.apply(compile([seq, plain, other]));
+    feed(r, [], 10 * MINUTE);
+    const timeouts = r.decisions.filter((d) => d.ruleId === 'fail_timeout' && d.outcome === 'timeout');
+    expect(timeouts.map((d) => d.key['user_id']).sort()).toEqual([...users].sort());
+    for (const d of timeouts) expect(d.time).toBe(5 * MINUTE + users.indexOf(String(d.key['user_id'])));
+  });
+
+  it('keys left with nothing when a rule leaves are released at once', () => {
+    const r = runtime();
+    r.rt.apply(compile([seq, plain]));
+    feed(r, users.map((u, i) => login(u, i)), 0);
+    expect(r.rt.counters().find((c) => c.id === 'big_transfer')!.keys).toBe(users.length);
+    r.rt.apply(compile([plain]));
+    expect(r.rt.counters().find((c) => c.id === 'big_transfer')!.keys).toBe(0);
+    feed(r, [], 10 * MINUTE);
+    expect(r.decisions.filter((d) => d.ruleId === 'fail_timeout')).toEqual([]);
+  });
+});

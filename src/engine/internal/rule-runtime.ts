@@ -123,8 +123,13 @@ class KeySpace {
     this.ordering = spec.time === 'processing' ? 'arrival' : spec.ordering;
   }
 
-  /** Installs the space's rules: aggregates of an identity already kept keep their state. */
-  wire(rules: RuleOp[]): void {
+  /**
+   * Installs the space's rules: aggregates of an identity already kept keep
+   * their state. Returns the keys that lost state (of a rule or aggregate that
+   * left): they may be idle now, or need another timer.
+   */
+  wire(rules: RuleOp[]): number[] {
+    const affected: number[] = [];
     const previous = new Map(this.aggs.map((a) => [a.identity, a]));
     const aggs: SharedAggregate[] = [];
     const byIdentity = new Map<string, number>();
@@ -170,21 +175,27 @@ class KeySpace {
         if (!gone.op.has(slot)) continue;
         gone.op.clear(slot);
         this.markDirty(slot);
+        affected.push(slot);
       }
     }
     this.aggs = aggs;
     this.rules = rules;
+    const leaving = this.seqRules;
     this.seqRules = rules.filter((r) => r.nfas.length > 0);
     const live = new Set(this.seqRules);
-    for (const slot of this.slots.values()) {
-      const act = this.active[slot];
-      if (act === undefined) continue;
-      const kept = act.filter((r) => live.has(r));
-      if (kept.length === act.length) continue;
-      // Partial matches of a rule that left: snapshotted again without them, so a restore
-      // cannot bring them back if the same computation comes online again.
-      this.active[slot] = kept.length > 0 ? kept : undefined;
-      this.markDirty(slot);
+    if (leaving.some((r) => !live.has(r))) {
+      for (const slot of this.slots.values()) {
+        const act = this.active[slot];
+        if (act === undefined) continue;
+        const kept = act.filter((r) => live.has(r));
+        if (kept.length === act.length) continue;
+        // Partial matches of a rule that left: snapshotted again without them, so a restore
+        // cannot bring them back if the same computation comes online again.
+        for (const r of act) if (!live.has(r)) for (const states of r.nfaStates) states[slot] = undefined;
+        this.active[slot] = kept.length > 0 ? kept : undefined;
+        this.markDirty(slot);
+        affected.push(slot);
+      }
     }
     this.ttlMs = keepForever ? 0 : ttl;
     this.routes = new Map();
@@ -198,6 +209,7 @@ class KeySpace {
     // Other keys keep their snapshots: a restore matches state to rules by aggregate identity
     // and rule stateId and skips what no online rule owns, so a rule change costs a checkpoint
     // only the keys it took state from.
+    return affected;
   }
 
   get keyCount(): number {
@@ -660,6 +672,8 @@ function spaceIdOf(spec: RuleSpec): string {
 export class RuleRuntime {
   private ops: RuleOp[] = [];
   private spaces: KeySpace[] = [];
+  /** Every key space by its index (timer owner id); undefined once no rule uses it. */
+  private table: Array<KeySpace | undefined> = [];
   private spaceById = new Map<string, KeySpace>();
   private routes = new Map<string, KeySpace[]>();
   private eventTimers = new TimerQueue();
@@ -711,17 +725,28 @@ export class RuleRuntime {
     }
     const spaces: KeySpace[] = [];
     const spaceById = new Map<string, KeySpace>();
+    const touched: Array<[KeySpace, number[], boolean]> = [];
     for (const [id, rules] of grouped) {
-      const space = this.spaceById.get(id) ?? new KeySpace(id, rules[0]!.spec);
-      space.wire(rules);
-      space.index = spaces.length;
+      let space = this.spaceById.get(id);
+      if (space === undefined) {
+        space = new KeySpace(id, rules[0]!.spec);
+        // Timers name their space by this index, so it never changes while the space exists.
+        space.index = this.table.length;
+        this.table.push(space);
+      }
+      const ttlBefore = space.ttlMs;
+      const affected = space.wire(rules);
+      // State now expires sooner than the keys' timers were armed for: every key is armed again.
+      const sooner = space.ttlMs > 0 && (ttlBefore === 0 || space.ttlMs < ttlBefore);
+      if (affected.length > 0 || sooner) touched.push([space, affected, sooner]);
       spaces.push(space);
       spaceById.set(id, space);
     }
-    // A key space no rule uses any more: all its state goes.
+    // A key space no rule uses any more: all its state goes (its timers find no space and are skipped).
     for (const [id, space] of this.spaceById) {
       if (spaceById.has(id)) continue;
       for (const [key] of space.entries()) this.orphaned.push(`${RULE_STATE_PREFIX}${id}\u0000${key}`);
+      this.table[space.index] = undefined;
     }
     this.ops = next;
     this.spaces = spaces;
@@ -734,13 +759,13 @@ export class RuleRuntime {
         list.push(space);
       }
     }
-    // Keys left with nothing (their rules gone) are released; the others' timers are armed again.
-    this.eventTimers.clear();
-    this.processingTimers.clear();
-    for (const space of spaces) {
+    // Only keys that lost state can have become idle or need another timer; the others' timers
+    // stand (a timer due earlier than needed finds nothing to do and arms the next one), so a
+    // rule change costs what it touched, not every key of the partition.
+    for (const [space, affected, sooner] of touched) {
       const now = space.time === 'processing' ? this.host.processingTime : this.host.watermark;
-      for (const [, slot] of [...space.entries()]) {
-        space.timerAt[slot] = NO_TIMER;
+      const slots = sooner ? [...space.entries()].map(([, slot]) => slot) : affected;
+      for (const slot of slots) {
         if (space.isIdle(slot, now)) space.release(slot);
         else this.schedule(space, slot);
       }
@@ -847,7 +872,7 @@ export class RuleRuntime {
   }
 
   private readonly onEventTimer = (time: number, slot: number, index: number): void => {
-    const space = this.spaces[index];
+    const space = this.table[index];
     if (space === undefined || space.timerAt[slot] !== time) return;
     space.timerAt[slot] = NO_TIMER;
     space.touch(slot);
@@ -867,7 +892,7 @@ export class RuleRuntime {
   };
 
   private readonly onProcessingTimer = (time: number, slot: number, index: number): void => {
-    const space = this.spaces[index];
+    const space = this.table[index];
     if (space === undefined || space.timerAt[slot] !== time) return;
     space.timerAt[slot] = NO_TIMER;
     space.moment(this.host, slot, null, this.host.processingTime);
