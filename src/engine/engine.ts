@@ -120,6 +120,8 @@ export class Engine {
   private readonly tasks: PartitionTask[];
   private readonly clock: Clock;
   private readonly feeds: FeedBatch[][];
+  /** Per partition, the offset up to which decisions and dead letters have been handed on. */
+  private readonly outputOffsets: number[] = [];
   /** Per partition, records read from the log that a step stopped short of. */
   private readonly readAhead: Array<FeedBatch | undefined> = [];
   private feedRecords = 0;
@@ -177,6 +179,7 @@ export class Engine {
         this.flushOutputs();
       }
     }
+    this.flushOutputs();
     this.flushProfiles();
   }
 
@@ -321,8 +324,9 @@ export class Engine {
     return n;
   }
 
+  /** Whether every partition's outputs up to `offsets` are handed on (processing alone is not enough: a caller waits for the decisions). */
   private reached(offsets: ReadonlyArray<number>): boolean {
-    for (let p = 0; p < this.tasks.length; p++) if (this.tasks[p]!.offset < (offsets[p] ?? 0)) return false;
+    for (let p = 0; p < this.tasks.length; p++) if ((this.outputOffsets[p] ?? 0) < (offsets[p] ?? 0)) return false;
     return true;
   }
 
@@ -478,6 +482,7 @@ export class Engine {
       if (letters.length > 0) deadLetters.add(letters);
       const decisions = task.drainDecisions();
       if (decisions.length > 0) this.deps.decisions?.add(decisions);
+      this.outputOffsets[task.partition] = task.offset;
     }
   }
 

@@ -59,6 +59,22 @@ describe('rule outputs', () => {
     expect((await rs.decisions('big_later')).map(summary)).toEqual([{ rule: 'big_later', version: 1, key: { user_id: 'u1' }, outcome: 'match', trigger: 'event', at: 0, matched: { big: [0] } }]);
   });
 
+  it('POST /v1/decide answers every decision of its event when many calls across partitions are in flight at once', async () => {
+    const rs = await openRules();
+    await rs.addRule(bigTransfer('big_now', 'arrival'));
+    // Calls in flight together: the engine processes some events while others are still being
+    // appended, so a call may find its event processed before the batch's decisions are handed on.
+    for (let round = 0; round < 5; round++) {
+      const replies = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => rs.app.inject({ method: 'POST', url: '/v1/decide', payload: transfer(`c${round}-${i}`, round * SECOND + i, 20_000) })),
+      );
+      for (const res of replies) {
+        expect(res.statusCode, res.body).toBe(200);
+        expect((res.json() as { decisions: Decision[] }).decisions.map((d) => d.ruleId), res.body).toEqual(['big_now']);
+      }
+    }
+  });
+
   it('POST /v1/decide answers the decision of an arrival rule keyed by another field, made in the partition owning that key', async () => {
     const rs = await openRules({ partitions: 4 });
     await rs.addRule({ id: 'shared_device', key: ['device_id'], ordering: 'arrival', condition: { aggregate: { fn: 'count', eventTypes: ['coupon_claim'], window: { type: 'lifetime' } }, op: '>=', value: 2 } });
