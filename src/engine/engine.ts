@@ -513,7 +513,10 @@ export class Engine {
     // next changes), so a large state does not stop the engine; a stopped engine does it now.
     let encoded: Promise<void> | undefined;
     if (!this.running) this.encodeCheckpoint(Infinity);
-    else if (!this.encodeCheckpoint(performance.now() + ENCODE_SLICE_MS)) encoded = new Promise<void>((resolve) => (this.encoded = resolve));
+    else if (!this.encodeCheckpoint(performance.now() + ENCODE_SLICE_MS)) {
+      encoded = new Promise<void>((resolve) => (this.encoded = resolve));
+      this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
+    }
     const run = (async (): Promise<CheckpointInfo> => {
       if (encoded !== undefined) await encoded;
       await this.deps.profiles.flushed();
