@@ -162,6 +162,19 @@ export function fastClosure(node: unknown): Fn | undefined {
   return translate(node);
 }
 
+/** The values of a list written as literals (`["a", "b"]`), built once; undefined for any other node. */
+function literalList(node: unknown): unknown[] | undefined {
+  if (!isNode(node) || node.op !== 'list' || !Array.isArray(node.args)) return undefined;
+  const values: unknown[] = [];
+  for (const item of node.args) {
+    if (!isNode(item) || item.op !== 'value') return undefined;
+    const v = item.args;
+    if (!(v === null || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean')) return undefined;
+    values.push(v);
+  }
+  return values;
+}
+
 function translate(node: unknown): Fn | undefined {
   if (!isNode(node)) return undefined;
   const args = node.args;
@@ -279,6 +292,14 @@ function translate(node: unknown): Fn | undefined {
       const p = pair();
       if (p === undefined) return undefined;
       const [a, b] = p;
+      const constant = literalList((args as unknown[])[1]);
+      if (constant !== undefined) {
+        return (ctx) => {
+          const x = a(ctx);
+          for (let i = 0; i < constant.length; i++) if (equal(x, checked(constant[i]))) return true;
+          return false;
+        };
+      }
       return (ctx) => {
         const x = a(ctx);
         const list = b(ctx);
