@@ -35,19 +35,21 @@ export const scenario: Scenario = {
     const server = await startServer(benchConfig(dir));
     try {
       await server.system.definitions.importAll(importDocument(benchRules(100)));
+      const decideBefore = await serverBuckets(server.url, '/v1/decide');
       const client = spawnNode(benchScript('lib/http-client.js'), [JSON.stringify({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/decide' })]);
       await client.next('ready');
       client.send({ type: 'start', url: server.url });
       const run = await client.next<RateDecideReport>('done');
       client.send({ type: 'exit' });
       await client.exited;
+      const decideServer = serverView(decideBefore, await serverBuckets(server.url, '/v1/decide'));
       const baseClient = spawnNode(benchScript('lib/http-client.js'), [JSON.stringify({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/events' })]);
       await baseClient.next('ready');
       baseClient.send({ type: 'start', url: server.url });
       const base = await baseClient.next<RateDecideReport>('done');
       baseClient.send({ type: 'exit' });
       await baseClient.exited;
-      ctx.log(`decide p50 ${duration(run.p50_us)} p99 ${duration(run.p99_us)} (${run.decisions} decisions); ingest p50 ${duration(base.p50_us)} p99 ${duration(base.p99_us)}`);
+      ctx.log(`decide p50 ${duration(run.p50_us)} p99 ${duration(run.p99_us)} (${run.decisions} decisions; in the server: ${decideServer.over10msShare === null ? '—' : `${(decideServer.over10msShare * 100).toFixed(2)} % over 10 ms, p99 <= ${decideServer.p99AtMostMs} ms`}); ingest p50 ${duration(base.p50_us)} p99 ${duration(base.p99_us)}`);
       const ok = run.statuses['200'] ?? 0;
       const met = run.p99_us <= P99_TARGET_US && ok === run.requests && run.achieved_per_s >= RATE * 0.95;
       ctx.emit(
@@ -70,6 +72,9 @@ export const scenario: Scenario = {
           statuses: run.statuses,
           decisions: run.decisions,
           max_us: round(run.max_us),
+          server_requests: decideServer.count,
+          server_over_10ms_share: decideServer.over10msShare,
+          server_p99_at_most_ms: decideServer.p99AtMostMs,
           target: `p99 <= ${P99_TARGET_US / 1000} ms at ${RATE} req/s`,
           target_met: met,
           table: {
@@ -88,3 +93,34 @@ export const scenario: Scenario = {
     }
   },
 };
+
+/** Cumulative counts of the server's request-duration histogram for one route (all statuses), by bucket bound in seconds. */
+async function serverBuckets(url: string, route: string): Promise<Map<number, number>> {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('portrait_http_request_duration_seconds_bucket{') || !line.includes(`route="${route}"`)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le === undefined) continue;
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets;
+}
+
+/**
+ * What the server measured for the requests of one run (warm-up included),
+ * from the histogram's growth: the share over 10 ms and the smallest bucket
+ * bound that holds 99 % of them. Latency seen by the client adds the client's
+ * own scheduling on the same two cores.
+ */
+function serverView(before: Map<number, number>, after: Map<number, number>): { count: number; over10msShare: number | null; p99AtMostMs: number | null } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const grown = (b: number): number => (after.get(b) ?? 0) - (before.get(b) ?? 0);
+  const count = grown(Infinity);
+  if (count <= 0) return { count: 0, over10msShare: null, p99AtMostMs: null };
+  const within10 = grown(0.01);
+  const p99 = bounds.find((b) => grown(b) >= 0.99 * count) ?? Infinity;
+  return { count, over10msShare: round((count - within10) / count, 4), p99AtMostMs: p99 === Infinity ? null : p99 * 1000 };
+}
