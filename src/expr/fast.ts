@@ -162,15 +162,19 @@ export function fastClosure(node: unknown): Fn | undefined {
   return translate(node);
 }
 
+/** A value the subset takes as a literal: null, a number (int or double), a string or a boolean. */
+function isLiteral(v: unknown): v is null | number | bigint | string | boolean {
+  return v === null || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean';
+}
+
 /** The values of a list written as literals (`["a", "b"]`), built once; undefined for any other node. */
 function literalList(node: unknown): unknown[] | undefined {
   if (!isNode(node) || node.op !== 'list' || !Array.isArray(node.args)) return undefined;
   const values: unknown[] = [];
   for (const item of node.args) {
     if (!isNode(item) || item.op !== 'value') return undefined;
-    const v = item.args;
-    if (!(v === null || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean')) return undefined;
-    values.push(v);
+    if (!isLiteral(item.args)) return undefined;
+    values.push(item.args);
   }
   return values;
 }
@@ -187,7 +191,7 @@ function translate(node: unknown): Fn | undefined {
   switch (node.op) {
     case 'value': {
       const v = args;
-      if (v === null || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean') return () => v;
+      if (isLiteral(v)) return () => v;
       return undefined;
     }
     case 'id': {

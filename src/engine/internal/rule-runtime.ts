@@ -250,7 +250,7 @@ class KeySpace {
   release(slot: number): void {
     const key = this.keys[slot];
     if (key === undefined || this.slots.get(key) !== slot) return;
-    if (this.pending[slot] !== 0) this.encodeOne(slot);
+    this.touch(slot);
     for (const agg of this.aggs) agg.op.clear(slot);
     const act = this.active[slot];
     if (act !== undefined) for (const rule of act) for (const states of rule.nfaStates) states[slot] = undefined;
@@ -335,7 +335,7 @@ class KeySpace {
    * each rule with sequences) match and decide.
    */
   moment(host: RuleHost, slot: number, event: Event | null, ts: number): void {
-    if (this.pending[slot] !== 0) this.encodeOne(slot);
+    this.touch(slot);
     const key = this.keys[slot]!;
     // Key-local time: the latest event time (state expiry counts from it), or a timer's time.
     if (event !== null && ts > this.lastTime[slot]!) this.lastTime[slot] = ts;

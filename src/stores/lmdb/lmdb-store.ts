@@ -102,14 +102,16 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
         // Writes issued in one event turn are committed in one transaction (lmdb's event-turn
         // batching; nothing here uses transactionSync, which could split it), and are carried
         // out on lmdb's write thread: a transaction callback would run every put on this thread.
-        let last: Promise<unknown> | undefined;
+        // Every write's promise is awaited: a failed one rejects this commit rather than surfacing
+        // as an unhandled rejection.
+        const writes: Array<Promise<unknown>> = [];
         for (const change of changes) {
           const p = change.meta.partition;
-          for (const [key, snapshot] of change.upserts) void stateDb.put([p, key], snapshot as Buffer);
-          for (const key of change.deletes) void stateDb.remove([p, key]);
-          last = metaDb.put(p, change.meta);
+          for (const [key, snapshot] of change.upserts) writes.push(stateDb.put([p, key], snapshot as Buffer));
+          for (const key of change.deletes) writes.push(stateDb.remove([p, key]));
+          writes.push(metaDb.put(p, change.meta));
         }
-        await last;
+        await Promise.all(writes);
         await root.flushed;
       } catch (err: unknown) {
         throw new StoreError('PRT_STORE_UNAVAILABLE', `checkpoint commit to ${opts.path} failed: ${(err as Error).message}`, { subject: opts.path }, { cause: err });
