@@ -360,7 +360,10 @@ async function runRateDecide(base: URL, m: Extract<Mode, { mode: 'rate-decide' }
   await Promise.all(pending);
   const measured = Array.from(latency.subarray(warmup)).filter((v) => !Number.isNaN(v));
   const windowMs = lastDone - (t0 + warmup * interval);
-  return { offered_per_s: m.rate, achieved_per_s: measured.length / (windowMs / 1000), requests: total, measured_requests: total - warmup, statuses, decisions, ...us(measured) };
+  // Where in the run the slow calls were: per second of scheduled send time, the calls over 10 ms.
+  const slowBySecond = new Array<number>(Math.ceil(m.durationS)).fill(0);
+  for (let i = warmup; i < total; i++) if (latency[i]! > 10) slowBySecond[Math.floor((i * interval) / 1000)]!++;
+  return { offered_per_s: m.rate, achieved_per_s: measured.length / (windowMs / 1000), requests: total, measured_requests: total - warmup, statuses, decisions, slow_by_second: slowBySecond, ...us(measured) };
 }
 
 // ------------------------------------------------------------------ main

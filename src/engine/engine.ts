@@ -102,7 +102,16 @@ export interface EngineStats {
 }
 
 /** Longest stretch the loop spends encoding a checkpoint's rule state before it lets other work run. */
-const ENCODE_SLICE_MS = 4;
+const ENCODE_SLICE_MS = 1;
+/**
+ * Share of the loop's time a running checkpoint may take: after a slice of
+ * encoding the loop waits three times as long before the next, so requests
+ * and records keep the rest of the event loop (slices back to back made every
+ * call wait behind one at each of its hops while a checkpoint was encoded).
+ */
+const ENCODE_DUTY = 0.25;
+/** Longest the loop sleeps with nothing to do before it looks at the log again, ms. */
+const IDLE_POLL_MS = 50;
 /** Longest stretch one partition's batch runs before the loop lets other work run. */
 const STEP_SLICE_MS = 8;
 
@@ -137,6 +146,8 @@ export class Engine {
   private inFlight: Promise<CheckpointInfo> | undefined;
   /** Set while a checkpoint's rule state is still being encoded by the loop; called when it is complete. */
   private encoded: (() => void) | undefined;
+  /** performance.now() before which the checkpoint being encoded takes no further slice. */
+  private encodeResumeAt = 0;
   private waiters: Array<{ offsets: ReadonlyArray<number>; resolve: () => void }> = [];
 
   private constructor(private readonly options: EngineOptions, private readonly deps: EngineDependencies) {
@@ -343,14 +354,18 @@ export class Engine {
     return true;
   }
 
-  /** One slice of the checkpoint in progress, if any; the rest when `all`. */
-  private continueCheckpoint(all: boolean): boolean {
+  /** One slice of the checkpoint in progress, if any and its pace allows; the rest when `all`. */
+  private continueCheckpoint(all: boolean): void {
     const done = this.encoded;
-    if (done === undefined) return false;
-    if (!this.encodeCheckpoint(all ? Infinity : performance.now() + ENCODE_SLICE_MS)) return true;
+    if (done === undefined) return;
+    const started = performance.now();
+    if (!all && started < this.encodeResumeAt) return;
+    const finished = this.encodeCheckpoint(all ? Infinity : started + ENCODE_SLICE_MS);
+    const now = performance.now();
+    this.encodeResumeAt = now + (now - started) * (1 / ENCODE_DUTY - 1);
+    if (!finished) return;
     this.encoded = undefined;
     done();
-    return false;
   }
 
   private async loop(): Promise<void> {
@@ -366,7 +381,8 @@ export class Engine {
     const { log } = this.deps;
     const maxBatch = this.options.maxBatchRecords;
     while (this.running) {
-      let worked = this.continueCheckpoint(false);
+      this.continueCheckpoint(false);
+      let worked = false;
       for (const task of this.tasks) {
         if (!this.running) break;
         if (task.offset >= log.endOffset(task.partition)) continue;
@@ -387,8 +403,10 @@ export class Engine {
   }
 
   private idle(): Promise<void> {
+    // A checkpoint being encoded resumes at its next slice; otherwise appends wake the loop.
+    const ms = this.encoded === undefined ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(1, this.encodeResumeAt - performance.now()));
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, 50);
+      const timer = setTimeout(done, ms);
       const self = this;
       function done(): void {
         clearTimeout(timer);
@@ -513,9 +531,14 @@ export class Engine {
     // next changes), so a large state does not stop the engine; a stopped engine does it now.
     let encoded: Promise<void> | undefined;
     if (!this.running) this.encodeCheckpoint(Infinity);
-    else if (!this.encodeCheckpoint(performance.now() + ENCODE_SLICE_MS)) {
-      encoded = new Promise<void>((resolve) => (this.encoded = resolve));
+    else {
+      const sliceStarted = performance.now();
+      if (!this.encodeCheckpoint(sliceStarted + ENCODE_SLICE_MS)) {
+        const now = performance.now();
+        this.encodeResumeAt = now + (now - sliceStarted) * (1 / ENCODE_DUTY - 1);
+        encoded = new Promise<void>((resolve) => (this.encoded = resolve));
       this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
+      }
     }
     const run = (async (): Promise<CheckpointInfo> => {
       if (encoded !== undefined) await encoded;

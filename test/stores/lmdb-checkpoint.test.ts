@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta } from '../../src/engine/index.js';
+import { createLmdbStore, type LmdbStore } from '../../src/stores/lmdb/index.js';
+
+const opened: Array<{ store: LmdbStore; dir: string }> = [];
+
+afterEach(async () => {
+  for (const { store, dir } of opened.splice(0)) {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function open(): LmdbStore {
+  const dir = mkdtempSync(join(tmpdir(), 'portrait-lmdb-ckpt-'));
+  const store = createLmdbStore({ path: join(dir, 'lmdb'), mapSizeBytes: 1 << 30 });
+  opened.push({ store, dir });
+  return store;
+}
+
+function meta(partition: number, checkpointId: number, offset: number): PartitionCheckpointMeta {
+  return { partition, checkpointId, offset } as PartitionCheckpointMeta;
+}
+
+function bytes(n: number, fill: number): EntitySnapshot {
+  return new Uint8Array(n).fill(fill) as EntitySnapshot;
+}
+
+function change(partition: number, checkpointId: number, upserts: Array<[string, EntitySnapshot]>, deletes: string[] = []): PartitionCheckpointChange {
+  return { meta: meta(partition, checkpointId, checkpointId * 100), upserts, deletes };
+}
+
+function stored(store: LmdbStore, partition: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [key, value] of store.checkpoints.entities(partition)) out.set(key, value[0]!);
+  return out;
+}
+
+describe('LMDB checkpoint commit', () => {
+  it('writes a large checkpoint (many slices) whole, with deletes and every partition meta', async () => {
+    const store = open();
+    const first = Array.from({ length: 20_000 }, (_, i): [string, EntitySnapshot] => [`k${i}`, bytes(300, 1)]);
+    await store.checkpoints.commit([change(0, 1, first), change(1, 1, [['only', bytes(10, 7)]])]);
+    const second = Array.from({ length: 20_000 }, (_, i): [string, EntitySnapshot] => [`k${i}`, bytes(300, 2)]).slice(5);
+    await store.checkpoints.commit([change(0, 2, second, ['k0', 'k1', 'k2', 'k3', 'k4']), change(1, 2, [])]);
+    const p0 = stored(store, 0);
+    expect(p0.size).toBe(19_995);
+    expect(p0.has('k0')).toBe(false);
+    expect([...p0.values()].every((v) => v === 2)).toBe(true);
+    expect(stored(store, 1)).toEqual(new Map([['only', 7]]));
+    expect(store.checkpoints.loadMeta(0)).toMatchObject({ checkpointId: 2, offset: 200 });
+    expect(store.checkpoints.loadMeta(1)).toMatchObject({ checkpointId: 2, offset: 200 });
+  });
+
+  it('applies nothing of a checkpoint whose commit fails part way: the previous one stays whole', async () => {
+    const store = open();
+    await store.checkpoints.commit([change(0, 1, [['a', bytes(10, 1)], ['b', bytes(10, 1)]])]);
+    // Thousands of writes (several slices) go in before the one LMDB refuses (a key over its size limit).
+    const upserts = Array.from({ length: 5_000 }, (_, i): [string, EntitySnapshot] => [`n${i}`, bytes(200, 2)]);
+    upserts.unshift(['a', bytes(10, 2)]);
+    upserts.push(['x'.repeat(3_000), bytes(10, 2)]);
+    await expect(store.checkpoints.commit([change(0, 2, upserts, ['b'])])).rejects.toThrow(/checkpoint commit/);
+    expect(stored(store, 0)).toEqual(new Map([['a', 1], ['b', 1]]));
+    expect(store.checkpoints.loadMeta(0)).toMatchObject({ checkpointId: 1 });
+    // The store goes on: the next checkpoint commits.
+    await store.checkpoints.commit([change(0, 3, [['a', bytes(10, 3)]])]);
+    expect(stored(store, 0)).toEqual(new Map([['a', 3], ['b', 1]]));
+    expect(store.checkpoints.loadMeta(0)).toMatchObject({ checkpointId: 3 });
+  });
+});
