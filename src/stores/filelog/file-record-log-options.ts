@@ -6,8 +6,10 @@ import type { ErrorDetail } from '../../errors/index.js';
  * When the file log forces appended bytes to stable storage.
  *
  * - `batch`: group commit. Appends that arrive while a write is in flight are
- *   written and `fdatasync`ed together in the next write. Survives power loss.
- * - `always`: every `append` call gets its own write and `fdatasync`.
+ *   written together in the next write, a synchronous one (the segment is
+ *   opened `O_DSYNC`: the write returns once its data is durable, as a write
+ *   plus `fdatasync` would). Survives power loss.
+ * - `always`: every `append` call gets its own synchronous write.
  * - `none`: write only. Survives `kill -9` (the bytes are in the OS page cache)
  *   but not power loss.
  */

@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs';
 import { open, readdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -158,7 +159,7 @@ export class PartitionLog {
         segments.push(result.segment);
       }
     }
-    const handle = await open(segments[segments.length - 1]!.path, 'r+');
+    const handle = await open(segments[segments.length - 1]!.path, writeFlags(fsync, false));
     return new PartitionLog(partition, dir, options, segments, handle);
   }
 
@@ -382,7 +383,8 @@ export class PartitionLog {
         run.map((c) => c.block.subarray(c.start, c.end)),
         segment.bytes,
       );
-      if (this.fsync) await handle.datasync();
+      // The active segment is opened O_DSYNC when syncing: each write returns once its data is
+      // durable, one call (and one thread-pool round trip) instead of a write and an fdatasync.
 
       for (const chunk of run) {
         segment.bytes += chunk.end - chunk.start;
@@ -400,7 +402,7 @@ export class PartitionLog {
 
   private async roll(baseOffset: number): Promise<void> {
     const path = join(this.dir, segmentFileName(baseOffset));
-    const handle = await open(path, 'wx');
+    const handle = await open(path, writeFlags(this.fsync, true));
     try {
       // The new file's directory entry must survive power loss too.
       if (this.fsync) await syncDir(this.dir);
@@ -695,4 +697,14 @@ function errorCode(err: unknown): string | undefined {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Open flags of the segment being written: read-write (a new one created
+ * exclusively), and O_DSYNC when appends must be durable, so a write returns
+ * only once its data (and the size change) is on stable storage.
+ */
+function writeFlags(fsync: boolean, create: boolean): number {
+  const c = fsConstants;
+  return c.O_RDWR | (create ? c.O_CREAT | c.O_EXCL : 0) | (fsync ? c.O_DSYNC : 0);
 }
