@@ -1,7 +1,6 @@
-import { cp, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type PortraitConfig } from '../../src/config/index.js';
 import { openEmbeddedSystem, type EmbeddedSystem, type EmbeddedSystemOptions } from '../../src/runtime/embedded-system.js';
@@ -22,25 +21,10 @@ export async function cleanup(): Promise<void> {
   while (cleanups.length > 0) await cleanups.pop()!().catch(() => undefined);
 }
 
-// A new PGlite folder runs initdb (seconds); a copy of an initialised one opens in a fraction of that.
-const pgliteTemplate = join(tmpdir(), `portrait-test-pglite-template-${process.version}`);
-
-async function seedPglite(dir: string): Promise<void> {
-  const ready = await stat(join(pgliteTemplate, 'PG_VERSION')).then(() => true, () => false);
-  if (!ready) {
-    const building = `${pgliteTemplate}.${process.pid}.${Date.now()}`;
-    const db = await PGlite.create(building);
-    await db.close();
-    // Another worker may have won the race; either copy is good.
-    await rename(building, pgliteTemplate).catch(() => rm(building, { recursive: true, force: true }));
-  }
-  await cp(pgliteTemplate, dir, { recursive: true });
-}
-
 /** A configuration for tests: a temp data dir, no fsync, quick checkpoints; `overrides` use dotted paths. */
 export async function testConfig(overrides: Record<string, unknown> = {}): Promise<PortraitConfig> {
+  // A new definitions folder starts from PGlite's cluster image (see createPgliteDefinitionStore).
   const dataDir = await tempDir();
-  await seedPglite(join(dataDir, 'definitions'));
   return loadConfig({
     overrides: { dataDir, port: 0, logLevel: 'silent', 'log.fsync': 'none', partitions: 4, ...overrides },
   });

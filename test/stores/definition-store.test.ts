@@ -1,15 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { createPgliteDefinitionStore } from '../../src/stores/pglite/index.js';
+import { createPgliteDefinitionStore, openPgliteDatabase } from '../../src/stores/pglite/index.js';
 import { createPostgresDefinitionStore } from '../../src/stores/postgres/index.js';
 import { createTestDatabase, postgresAvailable, runSql } from '../helpers/postgres.js';
 import { describeDefinitionStore } from './definition-store.conformance.js';
 
 describeDefinitionStore('PGlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'portrait-pglite-'));
-  const db = await PGlite.create(join(dir, 'db'));
+  const db = await openPgliteDatabase(join(dir, 'db'));
   const store = await createPgliteDefinitionStore({ db });
   return {
     store,

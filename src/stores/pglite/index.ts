@@ -1,2 +1,2 @@
-export { createPgliteDefinitionStore } from './pglite-definition-store.js';
+export { createPgliteDefinitionStore, openPgliteDatabase } from './pglite-definition-store.js';
 export type { PgliteDefinitionStoreOptions } from './pglite-definition-store.js';
