@@ -537,7 +537,7 @@ export class Engine {
         const now = performance.now();
         this.encodeResumeAt = now + (now - sliceStarted) * (1 / ENCODE_DUTY - 1);
         encoded = new Promise<void>((resolve) => (this.encoded = resolve));
-      this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
+        this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
       }
     }
     const run = (async (): Promise<CheckpointInfo> => {

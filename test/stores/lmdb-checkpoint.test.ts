@@ -55,10 +55,10 @@ describe('LMDB checkpoint commit', () => {
     expect(store.checkpoints.loadMeta(1)).toMatchObject({ checkpointId: 2, offset: 200 });
   });
 
-  it('applies nothing of a checkpoint whose commit fails part way: the previous one stays whole', async () => {
+  it('applies nothing of a checkpoint with a key LMDB would refuse: the previous one stays whole', async () => {
     const store = open();
     await store.checkpoints.commit([change(0, 1, [['a', bytes(10, 1)], ['b', bytes(10, 1)]])]);
-    // Thousands of writes (several slices) go in before the one LMDB refuses (a key over its size limit).
+    // Thousands of good writes come before the key over LMDB's size limit.
     const upserts = Array.from({ length: 5_000 }, (_, i): [string, EntitySnapshot] => [`n${i}`, bytes(200, 2)]);
     upserts.unshift(['a', bytes(10, 2)]);
     upserts.push(['x'.repeat(3_000), bytes(10, 2)]);
@@ -69,5 +69,18 @@ describe('LMDB checkpoint commit', () => {
     await store.checkpoints.commit([change(0, 3, [['a', bytes(10, 3)]])]);
     expect(stored(store, 0)).toEqual(new Map([['a', 3], ['b', 1]]));
     expect(store.checkpoints.loadMeta(0)).toMatchObject({ checkpointId: 3 });
+  });
+
+  it('keeps writes other code makes while a checkpoint is being written', async () => {
+    const store = open();
+    const upserts = Array.from({ length: 30_000 }, (_, i): [string, EntitySnapshot] => [`k${i}`, bytes(200, 1)]);
+    const commit = store.checkpoints.commit([change(0, 1, upserts)]);
+    // The commit writes in paced slices; these land while its transaction is open.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    store.profiles.writeProfiles([['during-commit', bytes(20, 9)]]);
+    await commit;
+    await store.profiles.flushed();
+    expect(store.profiles.listProfileIds(10)).toEqual(['during-commit']);
+    expect(stored(store, 0).size).toBe(30_000);
   });
 });

@@ -31,6 +31,15 @@ const COMMIT_DUTY = 0.25;
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** LMDB's largest key, bytes (less a margin for the partition number in front). */
+const MAX_STATE_KEY_BYTES = 1_978 - 16;
+
+function checkKeySize(key: string, partition: number): void {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: only keys that could be too long are measured.
+  if (key.length * 3 <= MAX_STATE_KEY_BYTES || Buffer.byteLength(key) <= MAX_STATE_KEY_BYTES) return;
+  throw new Error(`state key of partition ${partition} is ${Buffer.byteLength(key)} bytes (at most ${MAX_STATE_KEY_BYTES}): ${key.slice(0, 60)}…`);
+}
+
 /** Options of {@link createLmdbStore}. */
 export interface LmdbStoreOptions {
   /** Folder of the LMDB environment. */
@@ -116,14 +125,21 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
     },
     async commit(changes: ReadonlyArray<PartitionCheckpointChange>) {
       try {
-        // One (child) transaction holds the whole checkpoint (states, deletes, then each
-        // partition's meta), so a crash or a write LMDB refuses (map full, a key too long)
-        // leaves the previous checkpoint whole, never a mix; the child is what a failed write
-        // aborts (a plain async transaction commits what was written before it). Its writes
-        // run on this thread (a transaction callback's puts do), in paced slices with the event
-        // loop free in between: tens of thousands of puts in one event turn held every request
-        // up for 40-140 ms at each checkpoint.
-        await stateDb.childTransaction(async () => {
+        // LMDB refuses a key over its size limit only once the write is made: such a key fails
+        // the checkpoint here, before anything of it is written.
+        for (const change of changes) {
+          for (const [key] of change.upserts) checkKeySize(key, change.meta.partition);
+          for (const key of change.deletes) checkKeySize(key, change.meta.partition);
+        }
+        // One transaction holds the whole checkpoint (states, deletes, then each partition's
+        // meta), so a crash leaves the previous checkpoint whole, never a mix; a write that
+        // fails inside it (map full, I/O) fails the transaction's commit. Not a child
+        // transaction: writes other code issues while this one is open (profiles, decisions)
+        // join it, and an aborted child would drop them too. Its writes run on this thread (a
+        // transaction callback's puts do), in paced slices with the event loop free in between:
+        // tens of thousands of puts in one event turn held every request up for 40-140 ms at
+        // each checkpoint.
+        await stateDb.transaction(async () => {
           let started = performance.now();
           let n = 0;
           const slice = async (): Promise<void> => {
