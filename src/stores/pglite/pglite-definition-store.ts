@@ -83,10 +83,10 @@ function pgliteVersion(): string {
 }
 
 /**
- * Opens PGlite on `dataDir` (in memory when undefined). A new database starts from the cluster image in
- * `templateDir` when there is one (a broken image is dropped and the cluster
- * initialised as usual), and a cluster initialised here leaves its image
- * there for the next: written to a temporary name and renamed, so concurrent
+ * Opens PGlite on `dataDir` (in memory when undefined). A new database
+ * starts from the cluster image in `templateDir` when there is one (a broken
+ * image is dropped and the cluster initialised as usual), and a cluster
+ * initialised here leaves its image there for the next: written to a temporary name and renamed, so concurrent
  * processes never read half an image. The image is only ever an optimisation;
  * no failure around it stops the store from opening.
  */
