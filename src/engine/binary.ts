@@ -4,6 +4,9 @@ const ARENA_BYTES = 1 << 20;
 let arena = new ArrayBuffer(ARENA_BYTES);
 let arenaPos = 0;
 
+/** Strings up to this many UTF-16 units are copied by hand when ASCII ({@link BinaryWriter.str16}). */
+const SHORT_STRING = 64;
+
 const T_NULL = 0;
 const T_NUMBER = 1;
 const T_STRING = 2;
@@ -81,6 +84,46 @@ export class BinaryWriter {
     this.pos += 4 + written;
   }
 
+  /**
+   * A string for names and ids: an ASCII one of at most {@link SHORT_STRING}
+   * units is copied byte by byte after a 16-bit length; any other is 0xffff,
+   * a 32-bit length and UTF-8. Read with {@link BinaryReader.str16}.
+   */
+  str16(s: string): void {
+    const n = s.length;
+    this.room(6 + n * 3);
+    const b = this.buf;
+    const at = this.pos;
+    if (n <= SHORT_STRING) {
+      let p = at + 2;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[p++] = c;
+      }
+      if (i === n) {
+        b[at] = n & 0xff;
+        b[at + 1] = n >>> 8;
+        this.pos = p;
+        return;
+      }
+    }
+    const written = b.write(s, at + 6, 'utf8');
+    b[at] = 0xff;
+    b[at + 1] = 0xff;
+    this.view.setUint32(at + 2, written, true);
+    this.pos = at + 6 + written;
+  }
+
+  /** As {@link value}, strings written with {@link str16}. Read with {@link BinaryReader.value16}. */
+  value16(v: AttrValue | undefined): void {
+    if (typeof v === 'string') {
+      this.u8(T_STRING);
+      this.str16(v);
+    } else this.value(v);
+  }
+
   /** A string, number, boolean or null. */
   value(v: AttrValue | undefined): void {
     if (v === null || v === undefined) this.u8(T_NULL);
@@ -117,11 +160,19 @@ export class BinaryWriter {
 
 /** Reads what a {@link BinaryWriter} wrote. */
 export class BinaryReader {
-  private readonly view: DataView;
+  private view: DataView;
   pos = 0;
 
-  constructor(private readonly bytes: Uint8Array) {
+  constructor(private bytes: Uint8Array) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Starts on other bytes (one reader reused from value to value). */
+  reset(bytes: Uint8Array): this {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = 0;
+    return this;
   }
 
   /** True while bytes remain. */
@@ -159,6 +210,28 @@ export class BinaryReader {
     return s;
   }
 
+  /** A string written by {@link BinaryWriter.str16}. */
+  str16(): string {
+    const b = this.bytes;
+    const n = b[this.pos]! | (b[this.pos + 1]! << 8);
+    if (n !== 0xffff) {
+      const start = this.pos + 2;
+      this.pos = start + n;
+      return shortAscii(b, start, n);
+    }
+    const len = this.view.getUint32(this.pos + 2, true);
+    const start = this.pos + 6;
+    this.pos = start + len;
+    return Buffer.from(b.buffer, b.byteOffset + start, len).toString('utf8');
+  }
+
+  /** A value written by {@link BinaryWriter.value16}. */
+  value16(): AttrValue {
+    if (this.bytes[this.pos] !== T_STRING) return this.value();
+    this.pos++;
+    return this.str16();
+  }
+
   value(): AttrValue {
     switch (this.u8()) {
       case T_NUMBER:
@@ -173,4 +246,34 @@ export class BinaryReader {
         return null;
     }
   }
+}
+
+/**
+ * Short strings read lately, by a hash of their bytes: event types,
+ * attribute names and many values repeat from record to record, and a hit
+ * (checked unit by unit) returns the same string without building one.
+ */
+const RECENT_SIZE = 4096;
+const recent: string[] = new Array<string>(RECENT_SIZE).fill('');
+
+function shortAscii(b: Uint8Array, start: number, n: number): string {
+  if (n === 0) return '';
+  const end = start + n;
+  const slot = (n * 31 + b[start]! * 7 + b[end - 1]! * 3 + b[start + (n >>> 1)]! * 13) & (RECENT_SIZE - 1);
+  const hit = recent[slot]!;
+  if (hit.length === n) {
+    let i = 0;
+    while (i < n && hit.charCodeAt(i) === b[start + i]) i++;
+    if (i === n) return hit;
+  }
+  let s: string;
+  if (n <= 4) s = n === 1 ? String.fromCharCode(b[start]!) : n === 2 ? String.fromCharCode(b[start]!, b[start + 1]!) : n === 3 ? String.fromCharCode(b[start]!, b[start + 1]!, b[start + 2]!) : String.fromCharCode(b[start]!, b[start + 1]!, b[start + 2]!, b[start + 3]!);
+  else {
+    s = '';
+    let i = start;
+    for (; i + 4 <= end; i += 4) s += String.fromCharCode(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!);
+    for (; i < end; i++) s += String.fromCharCode(b[i]!);
+  }
+  recent[slot] = s;
+  return s;
 }
