@@ -532,13 +532,10 @@ export class Engine {
     let encoded: Promise<void> | undefined;
     if (!this.running) this.encodeCheckpoint(Infinity);
     else {
-      const sliceStarted = performance.now();
-      if (!this.encodeCheckpoint(sliceStarted + ENCODE_SLICE_MS)) {
-        const now = performance.now();
-        this.encodeResumeAt = now + (now - sliceStarted) * (1 / ENCODE_DUTY - 1);
-        encoded = new Promise<void>((resolve) => (this.encoded = resolve));
-        this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
-      }
+      encoded = new Promise<void>((resolve) => (this.encoded = resolve));
+      this.encodeResumeAt = 0;
+      this.continueCheckpoint(false);
+      if (this.encoded !== undefined) this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
     }
     const run = (async (): Promise<CheckpointInfo> => {
       if (encoded !== undefined) await encoded;
