@@ -113,6 +113,10 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
           } else {
             progress.skipped++;
           }
+          // Copies for rules keyed by other fields (e.g. `device_id`) go to the partition owning
+          // their rule key, as for events appended through the API; each partition resumes on its own.
+          const copies = ingestor.copiesOf(event, p);
+          if (copies !== undefined) for (const c of copies) if (lineNo > (resume[c] ?? 0)) groups[c]!.push(event);
         }
       }
       if (lineNo % options.chunkLines === 0) {

@@ -179,15 +179,22 @@ export class Ingestor {
     return out;
   }
 
-  /**
-   * Puts an event in its entity's partition and, for each rule keyed by other
-   * fields, in the partition that owns the event's rule key (once per partition).
-   */
   private route(event: Event, groups: LogRecord[][]): void {
     const home = partitionOf(event.key, this.partitions);
     groups[home]!.push(event);
+    const extra = this.copiesOf(event, home);
+    if (extra !== undefined) for (const p of extra) groups[p]!.push(event);
+  }
+
+  /**
+   * The partitions besides the entity's own (`home`) that an event is also
+   * written to: for each online rule keyed by other fields than the entity, the
+   * partition owning the event's rule key (once per partition). `undefined`
+   * when there is none. Every writer of events into the log routes by it.
+   */
+  copiesOf(event: Event, home: number): number[] | undefined {
     const rekeys = this.rekeys.get(event.type);
-    if (rekeys === undefined) return;
+    if (rekeys === undefined) return undefined;
     let extra: number[] | undefined;
     for (const r of rekeys) {
       const key = ruleKeyOf(event, r.keyFields, r.entityKeyField);
@@ -195,8 +202,8 @@ export class Ingestor {
       const p = partitionOf(key, this.partitions);
       if (p === home || extra?.includes(p) === true) continue;
       (extra ??= []).push(p);
-      groups[p]!.push(event);
     }
+    return extra;
   }
 
   /**
