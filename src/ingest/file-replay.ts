@@ -1,11 +1,16 @@
-import { open } from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { resolve as resolvePath } from 'node:path';
-import { ControlType, partitionOf, type Clock, type Event, type LogRecord } from '../engine/index.js';
-import { InputError, PortraitError } from '../errors/index.js';
-import { validateEvent, type EventCatalog, type EventLimits } from './catalog.js';
-import { SchemaMapper, splitCsvLine, type InputSchema } from './input-schema.js';
+import { ControlType, decodeRecord, partitionOf, type Clock, type Event, type LogRecord } from '../engine/index.js';
+import { InputError, type ErrorCode } from '../errors/index.js';
+import type { EventCatalog, EventLimits } from './catalog.js';
+import type { InputSchema } from './input-schema.js';
 import type { Ingestor } from './ingestor.js';
+import { parseFileChunks, type LineParserSetup, type ParsedChunk } from './line-parser.js';
+import type { ReplayWorkerData, ReplayWorkerMessage } from './replay-worker.js';
+
+export { readLines } from './line-parser.js';
 
 /** Options of {@link replayFile}. */
 export interface ReplayOptions {
@@ -31,6 +36,13 @@ export interface ReplayOptions {
   signal?: AbortSignal;
   /** Called after each chunk is durable. */
   onChunk?: (progress: ReplayProgress) => void;
+  /**
+   * Where lines are parsed and validated: `thread` in a parser thread that
+   * hands over encoded records (the replaying thread decodes, routes and
+   * appends them), `inline` on the calling thread. Both write the same log.
+   * @defaultValue `thread` (`inline` when the compiled parser thread is not found)
+   */
+  parser?: 'thread' | 'inline';
 }
 
 /** Defaults of {@link ReplayOptions}. */
@@ -52,7 +64,18 @@ export interface ReplayProgress {
   rejected: number;
   /** Highest event time read, epoch ms. */
   maxTime: number;
+  /** Where lines were parsed (see {@link ReplayOptions.parser}). */
+  parser: 'thread' | 'inline';
 }
+
+/** A parsed chunk with, for each event, its record as the log stores it when a parser thread encoded it. */
+interface ReplayChunk extends Omit<ParsedChunk, 'lines'> {
+  lines: ArrayLike<number>;
+  payloads: Uint8Array[] | undefined;
+}
+
+/** Chunks a parser thread may have sent ahead of the replay. */
+const THREAD_WINDOW = 4;
 
 /**
  * Replays a file through the ingestor in chunks. Each chunk's events are
@@ -63,127 +86,130 @@ export interface ReplayProgress {
 export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limits: EventLimits, clock: Clock, options: ReplayOptions): Promise<ReplayProgress> {
   const partitions = ingestor.partitionCount;
   const sourceId = options.sourceId ?? `file:${resolvePath(options.file)}`;
-  const mapper = options.schema === undefined ? undefined : new SchemaMapper(options.schema, catalog, limits);
-  const csv = options.schema?.format === 'csv';
-  const delimiter = options.schema?.delimiter ?? ',';
-  const skipHeader = csv && options.schema?.header === true;
   const resume = options.resume;
-  const now = options.referenceNow ?? clock.now();
-  const shift = options.timeShiftMs;
-  const progress: ReplayProgress = { lines: 0, appended: 0, skipped: 0, rejected: 0, maxTime: -Infinity };
-  let groups: LogRecord[][] = Array.from({ length: partitions }, () => []);
-  let chunkEvents = 0;
+  const setup: LineParserSetup = { catalog, limits, now: options.referenceNow ?? clock.now(), timeShiftMs: options.timeShiftMs, ...(options.schema === undefined ? {} : { schema: options.schema }) };
+  const script = options.parser === 'inline' ? undefined : parserThreadScript();
+  const progress: ReplayProgress = { lines: 0, appended: 0, skipped: 0, rejected: 0, maxTime: -Infinity, parser: script === undefined ? 'inline' : 'thread' };
+  const chunks = script === undefined ? inlineChunks(options.file, setup, options.chunkLines) : threadChunks(script, options.file, setup, options.chunkLines);
 
-  const flush = async (lastLine: number): Promise<void> => {
+  for await (const chunk of chunks) {
+    for (const r of chunk.rejected) {
+      progress.rejected++;
+      ingestor.reject(new InputError(r.code, r.message, r.path === undefined ? {} : { path: r.path }), r.text, { source: sourceId, position: r.line });
+    }
+    const groups: LogRecord[][] = Array.from({ length: partitions }, () => []);
+    const encoded: Uint8Array[][] | undefined = chunk.payloads === undefined ? undefined : Array.from({ length: partitions }, () => []);
+    const { events, lines, payloads } = chunk;
+    let count = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const lineNo = lines[i]!;
+      if (event.time > progress.maxTime) progress.maxTime = event.time;
+      const p = partitionOf(event.key, partitions);
+      if (lineNo > (resume[p] ?? 0)) {
+        groups[p]!.push(event);
+        encoded?.[p]!.push(payloads![i]!);
+        count++;
+      } else {
+        progress.skipped++;
+      }
+      // Copies for rules keyed by other fields (e.g. `device_id`) go to the partition owning
+      // their rule key, as for events appended through the API; each partition resumes on its own.
+      const copies = ingestor.copiesOf(event, p);
+      if (copies !== undefined) {
+        for (const c of copies) {
+          if (lineNo <= (resume[c] ?? 0)) continue;
+          groups[c]!.push(event);
+          encoded?.[c]!.push(payloads![i]!);
+        }
+      }
+    }
+    const lastLine = chunk.lastLine;
+    progress.lines = lastLine;
     const mark: LogRecord = { type: ControlType.Mark, time: progress.maxTime, key: '', attrs: { now: clock.now() } };
     const source: LogRecord = { type: ControlType.Source, time: progress.maxTime, key: sourceId, attrs: { position: lastLine } };
     for (let p = 0; p < partitions; p++) {
       if (lastLine > (resume[p] ?? 0)) groups[p]!.push(mark, source);
     }
-    const chunk = groups;
-    const count = chunkEvents;
-    groups = Array.from({ length: partitions }, () => []);
-    chunkEvents = 0;
     await waitForCapacity(ingestor);
-    await ingestor.appendGroups(chunk);
+    await ingestor.appendGroups(groups, encoded);
     ingestor.noteAccepted(count, progress.maxTime);
     progress.appended += count;
     options.onChunk?.({ ...progress });
-  };
-
-  for await (const lines of readLines(options.file)) {
-    for (const line of lines) {
-      const lineNo = ++progress.lines;
-      if (!(skipHeader && lineNo === 1) && line.length > 0) {
-        let event: Event | undefined;
-        try {
-          event = parseLine(line, lineNo, mapper, csv, delimiter, catalog, limits, now);
-        } catch (err: unknown) {
-          if (!(err instanceof PortraitError)) throw err;
-          progress.rejected++;
-          ingestor.reject(err, line, { source: sourceId, position: lineNo });
-        }
-        if (event !== undefined) {
-          if (shift !== 0) event.time += shift;
-          if (event.time > progress.maxTime) progress.maxTime = event.time;
-          const p = partitionOf(event.key, partitions);
-          if (lineNo > (resume[p] ?? 0)) {
-            groups[p]!.push(event);
-            chunkEvents++;
-          } else {
-            progress.skipped++;
-          }
-          // Copies for rules keyed by other fields (e.g. `device_id`) go to the partition owning
-          // their rule key, as for events appended through the API; each partition resumes on its own.
-          const copies = ingestor.copiesOf(event, p);
-          if (copies !== undefined) for (const c of copies) if (lineNo > (resume[c] ?? 0)) groups[c]!.push(event);
-        }
-      }
-      if (lineNo % options.chunkLines === 0) {
-        await flush(lineNo);
-        if (options.signal?.aborted === true) return progress;
-      }
-    }
+    if (options.signal?.aborted === true) break;
   }
-  if (progress.lines % options.chunkLines !== 0) await flush(progress.lines);
   return progress;
 }
 
-function parseLine(
-  line: string,
-  lineNo: number,
-  mapper: SchemaMapper | undefined,
-  csv: boolean,
-  delimiter: string,
-  catalog: EventCatalog,
-  limits: EventLimits,
-  now: number,
-): Event {
-  const path = `/line/${lineNo}`;
-  const text = line.charCodeAt(line.length - 1) === 13 ? line.slice(0, -1) : line;
-  if (csv) {
-    const fields = splitCsvLine(text, delimiter);
-    if (fields === undefined) throw new InputError('PRT_INGEST_BAD_CSV', `${path} has an unterminated quoted field`, { path });
-    return mapper!.mapRow(fields, now, path);
-  }
-  let value: unknown;
+async function* inlineChunks(file: string, setup: LineParserSetup, chunkLines: number): AsyncGenerator<ReplayChunk> {
+  for await (const chunk of parseFileChunks(file, setup, chunkLines)) yield { ...chunk, payloads: undefined };
+}
+
+/**
+ * Chunks parsed by a parser thread: their records arrive encoded in one
+ * buffer per chunk; each is decoded here for the engine, and the same bytes
+ * are what the log appends.
+ */
+async function* threadChunks(script: URL, file: string, setup: LineParserSetup, chunkLines: number): AsyncGenerator<ReplayChunk> {
+  const data: ReplayWorkerData = { file, setup, chunkLines, window: THREAD_WINDOW };
+  const worker = new Worker(script, { workerData: data });
+  const inbox: ReplayWorkerMessage[] = [];
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  worker.on('message', (m: ReplayWorkerMessage) => {
+    inbox.push(m);
+    wake?.();
+  });
+  worker.on('error', (err: Error) => {
+    failure ??= err;
+    wake?.();
+  });
+  worker.on('exit', (code) => {
+    failure ??= new Error(`the replay parser thread exited (code ${code}) before the end of ${file}`);
+    wake?.();
+  });
   try {
-    value = JSON.parse(text);
-  } catch (err: unknown) {
-    throw new InputError('PRT_INGEST_BAD_JSON', `${path} is not valid JSON: ${(err as Error).message}`, { path });
-  }
-  if (mapper !== undefined) {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new InputError('PRT_INGEST_WRONG_TYPE', `${path} must be a JSON object`, { path });
+    for (;;) {
+      while (inbox.length === 0 && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
+      const m = inbox.shift();
+      if (m === undefined) throw failure!;
+      if (m.type === 'end') return;
+      if (m.type === 'error') throw Object.assign(new Error(m.message), m.code === undefined ? {} : { code: m.code });
+      const { bytes, ends, lines } = m;
+      const n = ends.length;
+      const events = new Array<Event>(n);
+      const payloads = new Array<Uint8Array>(n);
+      let start = 0;
+      for (let i = 0; i < n; i++) {
+        const view = bytes.subarray(start, ends[i]);
+        payloads[i] = view;
+        events[i] = decodeRecord(view) as Event;
+        start = ends[i]!;
+      }
+      const rejected = m.rejected.map((r) => ({ ...r, code: r.code as ErrorCode }));
+      worker.postMessage({ type: 'ack' });
+      yield { lastLine: m.lastLine, events, lines, rejected, payloads };
     }
-    return mapper.map(value as Record<string, unknown>, now, path);
+  } finally {
+    worker.removeAllListeners('exit');
+    worker.postMessage({ type: 'stop' });
+    await worker.terminate();
   }
-  return validateEvent(value, catalog, limits, now, path);
+}
+
+/**
+ * The compiled parser thread beside this module, or, when running from the
+ * TypeScript sources (tests), the package build's; undefined when neither
+ * exists (the replay then parses inline).
+ */
+function parserThreadScript(): URL | undefined {
+  const here = new URL('./replay-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const built = new URL('../../dist/src/ingest/replay-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(built)) ? built : undefined;
 }
 
 async function waitForCapacity(ingestor: Ingestor): Promise<void> {
   // A replay waits for the engine rather than failing when it falls behind.
   while (ingestor.isOverloaded()) await new Promise((r) => setTimeout(r, 20));
-}
-
-/** Reads a text file as batches of lines (without line terminators), in ~1 MiB reads. */
-export async function* readLines(path: string): AsyncGenerator<string[]> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    const decoder = new StringDecoder('utf8');
-    let rest = '';
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      const text = rest + decoder.write(buffer.subarray(0, bytesRead));
-      const lines = text.split('\n');
-      rest = lines.pop()!;
-      if (lines.length > 0) yield lines;
-    }
-    rest += decoder.end();
-    if (rest.length > 0) yield [rest];
-  } finally {
-    await handle.close();
-  }
 }

@@ -231,15 +231,21 @@ export class Ingestor {
 
   /**
    * Appends records already grouped by partition (replay uses this to put
-   * marks and source positions beside the events of each chunk).
+   * marks and source positions beside the events of each chunk). `encoded`,
+   * when given, holds for the first records of each partition their bytes as
+   * {@link encodeRecord} writes them (a replay's parser thread encodes them);
+   * the records past its length are encoded here.
    */
-  async appendGroups(groups: ReadonlyArray<LogRecord[]>): Promise<AppendResult> {
+  async appendGroups(groups: ReadonlyArray<LogRecord[]>, encoded?: ReadonlyArray<ReadonlyArray<Uint8Array>>): Promise<AppendResult> {
     const appends: Array<Promise<void>> = [];
     for (let p = 0; p < groups.length; p++) {
       const records = groups[p]!;
       if (records.length === 0) continue;
       const payloads = new Array<Uint8Array>(records.length);
-      for (let i = 0; i < records.length; i++) payloads[i] = encodeRecord(records[i]!);
+      const given = encoded?.[p];
+      const from = given === undefined ? 0 : given.length;
+      for (let i = 0; i < from; i++) payloads[i] = given![i]!;
+      for (let i = from; i < records.length; i++) payloads[i] = encodeRecord(records[i]!);
       appends.push(this.log.append(p, payloads).then((first) => this.target.offer(p, first, records)));
     }
     this.counters.batches++;

@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { TagDocument } from '../../src/definitions/index.js';
 import type { Profile } from '../../src/engine/index.js';
-import { defaultReplayOptions, replayFile, taobaoSchema, type ReplayOptions, type ReplayProgress } from '../../src/ingest/index.js';
+import { defaultReplayOptions, EventGenerator, replayFile, taobaoSchema, type ReplayOptions, type ReplayProgress } from '../../src/ingest/index.js';
 import type { PortraitConfig } from '../../src/config/index.js';
 import type { EmbeddedSystem } from '../../src/runtime/embedded-system.js';
-import { cleanup, openTestSystem, testConfig } from '../helpers/system.js';
+import { cleanup, openTestSystem, tempDir, testConfig } from '../helpers/system.js';
 
 afterEach(cleanup);
 
@@ -252,5 +252,65 @@ describe.skipIf(!haveData)('replay with rules keyed by other fields than the use
     expect(decided.get('category_buy')?.length).toBe(buys.length);
     expect(new Set(decided.get('category_buy')!.map((d) => d.key))).toEqual(new Set(buys.map((b) => b.category)));
     expect(decided.get('category_bought_twice')?.length).toBe(secondBuys);
+  });
+});
+
+describe('replay through the parser thread', () => {
+  /** Demo events as NDJSON with refused lines among them: bad JSON, a wrong field type, a missing key, a blank line. */
+  async function demoFile(): Promise<{ file: string; events: number }> {
+    const gen = new EventGenerator({ seed: 11, users: 400, devices: 300, eventsPerSecond: 50, startTime: Date.UTC(2024, 0, 1) });
+    const lines: string[] = [];
+    let events = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const e = gen.next();
+      lines.push(JSON.stringify({ type: e.type, time: e.time, user_id: e.key, ...e.attrs }));
+      events++;
+      if (i % 2_500 === 7) lines.push('{"type":"login", "time": 1', JSON.stringify({ type: 'payment', time: e.time, user_id: e.key, amount: 'lots' }), JSON.stringify({ type: 'login', time: e.time }), '');
+    }
+    const file = join(await tempDir(), 'demo.ndjson');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    return { file, events };
+  }
+
+  async function run(file: string, parser: 'thread' | 'inline'): Promise<{ progress: ReplayProgress; profiles: Profile[]; decisions: string[]; letters: unknown[] }> {
+    const system = await openTestSystem(await testConfig({ 'engine.latePolicy': 'deadletter' }), { start: false });
+    system.engine.start();
+    await system.definitions.createTag({ id: 'payments_1h', kind: 'statistic', eventTypes: ['payment'], aggregate: 'sum', field: 'amount', window: { type: 'sliding', size: '1h', slide: '5m' } });
+    await system.definitions.setTagStatus('payments_1h', 'online');
+    await system.definitions.createRule({ id: 'device_logins', key: ['device_id'], ordering: 'event-time', trigger: { eventTypes: ['login'] }, condition: { aggregate: { fn: 'count', eventTypes: ['login'], window: { type: 'tumbling', size: '1h' } }, op: '>=', value: 3 } });
+    await system.definitions.setRuleStatus('device_logins', 'online');
+    await system.engine.drain();
+    const decisions: string[] = [];
+    system.decisions.subscribe((batch) => {
+      for (const d of batch) decisions.push(`${d.ruleId} ${JSON.stringify(d.key)} ${d.time} ${d.aggregates.join(',')}`);
+    });
+    const progress = await replayFile(system.ingestor, system.catalog, system.limits, system.clock, { ...defaultReplayOptions, chunkLines: 1_000, file, sourceId: 'test:demo', referenceNow: Date.UTC(2025, 0, 1), parser });
+    await system.ingestor.mark();
+    await system.engine.drain();
+    const letters = system.store.deadLetters.listDeadLetters(100).map((l) => [l.stage, l.code, l.path, l.position, l.payload]).sort((a, b) => Number(a[3]) - Number(b[3]));
+    return { progress, profiles: sorted(storedProfiles(system)), decisions: decisions.sort(), letters };
+  }
+
+  it('writes what the inline parser writes: the same events, refusals, profiles and decisions', async () => {
+    const { file, events } = await demoFile();
+    const threaded = await run(file, 'thread');
+    const inline = await run(file, 'inline');
+    expect(threaded.progress.parser).toBe('thread');
+    expect(inline.progress.parser).toBe('inline');
+    expect(threaded.progress).toEqual({ ...inline.progress, parser: 'thread' });
+    expect(threaded.progress).toMatchObject({ appended: events, rejected: 24 });
+    expect(threaded.letters).toHaveLength(24);
+    expect(threaded.letters.map((l) => (l as unknown[])[1])).toEqual(expect.arrayContaining(['PRT_INGEST_BAD_JSON', 'PRT_INGEST_WRONG_TYPE', 'PRT_INGEST_MISSING_FIELD']));
+    expect(threaded.letters).toEqual(inline.letters);
+    expect(threaded.profiles.length).toBeGreaterThan(100);
+    expect(threaded.profiles).toEqual(inline.profiles);
+    expect(threaded.decisions.length).toBeGreaterThan(0);
+    expect(threaded.decisions).toEqual(inline.decisions);
+  });
+
+  it('fails the replay with the file error when the file cannot be read', async () => {
+    const system = await openTestSystem();
+    const missing = join(await tempDir(), 'missing.ndjson');
+    await expect(replayFile(system.ingestor, system.catalog, system.limits, system.clock, { ...defaultReplayOptions, file: missing, parser: 'thread' })).rejects.toThrow(/ENOENT/);
   });
 });
