@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DefinitionStore } from '../../src/definitions/index.js';
@@ -13,19 +13,29 @@ async function roundTrip(store: DefinitionStore): Promise<void> {
   await store.write({ kind: 'rule', id: 'r1', expectedVersion: 0, document: rule, status: 'online', at: 1 });
 }
 
+/** The template of on-disk databases: a closed cluster folder. */
+function folder(dir: string): string | undefined {
+  return existsSync(dir) ? readdirSync(dir).find((f) => /^pglite-.+-cluster$/.test(f)) : undefined;
+}
+
+/** The template of in-memory databases: a tar image. */
 function image(dir: string): string | undefined {
   return existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('-cluster.tar')) : undefined;
 }
 
-describe('PGlite cluster image', () => {
-  it('is made by the first new database, and a database started from it stores and keeps definitions', async () => {
+describe('PGlite cluster template', () => {
+  it('is made by the first new database, and a database copied from it stores and keeps definitions', async () => {
     const templateDir = join(await tempDir(), 'cache');
     const first = await createPgliteDefinitionStore({ dataDir: join(await tempDir(), 'defs'), templateDir });
+    await roundTrip(first);
     await first.close();
-    expect(image(templateDir)).toMatch(/^pglite-.+-cluster\.tar$/);
+    expect(folder(templateDir)).toMatch(/^pglite-.+-cluster$/);
+    // Only the finished folder is left (no temporary one), and nothing written later reaches it.
+    expect(readdirSync(templateDir)).toEqual([folder(templateDir)]);
 
     const dataDir = join(await tempDir(), 'defs');
     const second = await createPgliteDefinitionStore({ dataDir, templateDir });
+    expect(await second.list('rule')).toEqual([]);
     await roundTrip(second);
     await second.close();
     const reopened = await createPgliteDefinitionStore({ dataDir, templateDir });
@@ -37,12 +47,13 @@ describe('PGlite cluster image', () => {
     }
   });
 
-  it('drops a broken image and initialises the cluster as usual', async () => {
+  it('drops a broken template and initialises the cluster as usual', async () => {
     const templateDir = join(await tempDir(), 'cache');
     const first = await createPgliteDefinitionStore({ dataDir: join(await tempDir(), 'defs'), templateDir });
     await first.close();
-    const file = join(templateDir, image(templateDir)!);
-    writeFileSync(file, 'not a tar archive');
+    const cluster = join(templateDir, folder(templateDir)!);
+    // A cluster whose catalog is gone cannot start.
+    rmSync(join(cluster, 'global'), { recursive: true, force: true });
     const store = await createPgliteDefinitionStore({ dataDir: join(await tempDir(), 'defs'), templateDir });
     try {
       await roundTrip(store);
@@ -50,8 +61,32 @@ describe('PGlite cluster image', () => {
     } finally {
       await store.close();
     }
+    // The broken template was dropped (the next new database makes a good one).
+    expect(folder(templateDir)).toBeUndefined();
+  });
+
+  it('gives in-memory databases a tar image of a fresh cluster, and drops a broken one', async () => {
+    const templateDir = join(await tempDir(), 'cache');
+    const first = await createPgliteDefinitionStore({ templateDir });
+    await first.close();
+    expect(image(templateDir)).toMatch(/^pglite-.+-cluster\.tar$/);
+    const second = await createPgliteDefinitionStore({ templateDir });
+    try {
+      await roundTrip(second);
+      expect((await second.list('rule')).map((d) => d.id)).toEqual(['r1']);
+    } finally {
+      await second.close();
+    }
+    writeFileSync(join(templateDir, image(templateDir)!), 'not a tar archive');
+    const third = await createPgliteDefinitionStore({ templateDir });
+    try {
+      await roundTrip(third);
+      expect((await third.list('rule')).map((d) => d.id)).toEqual(['r1']);
+    } finally {
+      await third.close();
+    }
     // A good image took the broken one's place.
-    expect(readdirSync(templateDir)).toHaveLength(1);
+    expect(readdirSync(templateDir).filter((f) => f.endsWith('.tar'))).toHaveLength(1);
   });
 
   it('opens with no image folder at all', async () => {

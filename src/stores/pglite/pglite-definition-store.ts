@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -14,10 +14,10 @@ export interface PgliteDefinitionStoreOptions {
   /** A PGlite instance to use instead of opening one (the store closes it). */
   db?: PGlite;
   /**
-   * Folder for the image of a freshly initialised cluster, made the first time
-   * a new database is created and loaded into every later new one (PGlite's
-   * `initdb` takes seconds, loading the image under one); `null` turns it off.
-   * Default: `$XDG_CACHE_HOME/portrait` or `~/.cache/portrait`.
+   * Folder for the template of a freshly initialised cluster, made the first
+   * time a new database is created and copied into every later new one
+   * (PGlite's `initdb` takes seconds, a copy a fraction of one); `null` turns
+   * it off. Default: `$XDG_CACHE_HOME/portrait` or `~/.cache/portrait`.
    */
   templateDir?: string | null;
 }
@@ -55,6 +55,39 @@ export async function createPgliteDefinitionStore(options: PgliteDefinitionStore
   });
 }
 
+/** The closed cluster folder copied into new on-disk databases, for this PGlite version. */
+function templateFolder(dir: string): string {
+  return join(dir, `pglite-${PGLITE_VERSION}-cluster`);
+}
+
+/** A new on-disk database: a copy of the template cluster (made first when missing), else initdb. */
+async function openFromClusterCopy(dataDir: string, templateDir: string): Promise<PGlite> {
+  const folder = templateFolder(templateDir);
+  if (!existsSync(join(folder, 'PG_VERSION'))) {
+    const tmp = `${folder}.${process.pid}.tmp`;
+    try {
+      mkdirSync(templateDir, { recursive: true });
+      rmSync(tmp, { recursive: true, force: true });
+      const db = await PGlite.create(tmp);
+      await db.close();
+      renameSync(tmp, folder);
+    } catch {
+      // Another process made it first, or the cache folder is not writable.
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  if (existsSync(join(folder, 'PG_VERSION'))) {
+    try {
+      cpSync(folder, dataDir, { recursive: true });
+      return await PGlite.create(dataDir);
+    } catch {
+      rmSync(folder, { recursive: true, force: true });
+      for (const entry of readdirSync(dataDir)) rmSync(join(dataDir, entry), { recursive: true, force: true });
+    }
+  }
+  return PGlite.create(dataDir);
+}
+
 function defaultTemplateDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'portrait');
 }
@@ -84,15 +117,18 @@ function pgliteVersion(): string {
 
 /**
  * Opens PGlite on `dataDir` (in memory when undefined). A new database
- * starts from the cluster image in `templateDir` when there is one (a broken
- * image is dropped and the cluster initialised as usual), and a cluster
- * initialised here leaves its image there for the next: written to a temporary name and renamed, so concurrent
- * processes never read half an image. The image is only ever an optimisation;
- * no failure around it stops the store from opening.
+ * starts from a freshly initialised cluster kept in `templateDir`: on disk,
+ * a copy of a closed cluster folder (a native file copy; PGlite's `initdb`
+ * takes seconds); in memory, a tar image of one. The first new database
+ * leaves the template for the next, made under a temporary name and renamed,
+ * so concurrent processes never read half of one. A broken template is
+ * dropped and the cluster initialised as usual. The template is only ever an
+ * optimisation; no failure around it stops the store from opening.
  */
 export async function openPgliteDatabase(dataDir: string | undefined, templateDir: string | null = defaultTemplateDir()): Promise<PGlite> {
   const fresh = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'));
   if (!fresh || templateDir === null || PGLITE_VERSION === 'unknown') return PGlite.create(dataDir);
+  if (dataDir !== undefined) return openFromClusterCopy(dataDir, templateDir);
   const file = templateFile(templateDir);
   if (existsSync(file)) {
     try {
@@ -100,7 +136,6 @@ export async function openPgliteDatabase(dataDir: string | undefined, templateDi
       return await PGlite.create(dataDir, { loadDataDir: image });
     } catch {
       rmSync(file, { force: true });
-      if (dataDir !== undefined) for (const entry of readdirSync(dataDir)) rmSync(join(dataDir, entry), { recursive: true, force: true });
     }
   }
   const db = await PGlite.create(dataDir);
