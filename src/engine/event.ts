@@ -43,6 +43,16 @@ export const ControlType = {
 /** Anything stored in the event log: an event or a control record (same shape). */
 export type LogRecord = Event;
 
+/**
+ * Sets an attribute as an own property, also one named `__proto__` (which a
+ * plain assignment takes as the object's prototype and drops), so whoever
+ * reads an event back sees exactly the attributes that were written.
+ */
+export function setAttr(attrs: Record<string, AttrValue>, name: string, value: AttrValue): void {
+  if (name === '__proto__') Object.defineProperty(attrs, name, { value, enumerable: true, writable: true, configurable: true });
+  else attrs[name] = value;
+}
+
 /** True when the record is a control record rather than a user event. */
 export function isControl(record: LogRecord): boolean {
   return record.type.charCodeAt(0) === 36; // '$'

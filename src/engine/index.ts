@@ -1,4 +1,4 @@
-export { ControlType, isControl } from './event.js';
+export { ControlType, isControl, setAttr } from './event.js';
 export type { AttrValue, Event, LogRecord } from './event.js';
 export type {
   RecordLog,

@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import { BinaryReader, BinaryWriter } from './binary.js';
-import type { AttrValue, LogRecord } from './event.js';
+import { setAttr, type AttrValue, type LogRecord } from './event.js';
 
 // Records whose attributes are all scalars (every event the ingestors accept, every control
 // record) are written in a compact binary form with the shared BinaryWriter: format byte,
@@ -57,8 +57,7 @@ export function decodeRecord(bytes: Uint8Array): LogRecord {
   const attrs: Record<string, AttrValue> = {};
   for (let i = 0; i < n; i++) {
     const name = r.str16();
-    if (name === '__proto__') Object.defineProperty(attrs, name, { value: r.value16(), enumerable: true, writable: true, configurable: true });
-    else attrs[name] = r.value16();
+    setAttr(attrs, name, r.value16());
   }
   return { type, time, key, attrs };
 }

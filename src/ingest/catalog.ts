@@ -1,4 +1,4 @@
-import type { AttrValue, Event } from '../engine/index.js';
+import { setAttr, type AttrValue, type Event } from '../engine/index.js';
 import { InputError, showValue, type ErrorCode } from '../errors/index.js';
 
 /** Type of an event field. */
@@ -42,6 +42,14 @@ export const defaultEventLimits: EventLimits = Object.freeze({
   maxStringLength: 4_096,
 });
 
+/**
+ * A catalog entry by name: own properties only, so input naming `constructor`,
+ * `toString` or `__proto__` finds nothing rather than what every object inherits.
+ */
+export function own<T>(record: Readonly<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(record, name) ? record[name] : undefined;
+}
+
 function fail(code: ErrorCode, message: string, path: string): never {
   throw new InputError(code, message, { path });
 }
@@ -62,7 +70,7 @@ export function validateEvent(raw: unknown, catalog: EventCatalog, limits: Event
   const type = input.type;
   if (type === undefined || type === null) fail('PRT_INGEST_MISSING_FIELD', `event at ${path || '/'} has no "type"`, `${path}/type`);
   if (typeof type !== 'string') fail('PRT_INGEST_WRONG_TYPE', `${path}/type must be a string, got ${showValue(type)}`, `${path}/type`);
-  const spec = catalog.types[type];
+  const spec = own(catalog.types, type);
   if (spec === undefined) {
     fail('PRT_INGEST_UNKNOWN_EVENT_TYPE', `${path}/type ${showValue(type)} is not a declared event type (declared: ${Object.keys(catalog.types).slice(0, 12).join(', ')})`, `${path}/type`);
   }
@@ -91,7 +99,7 @@ export function validateEvent(raw: unknown, catalog: EventCatalog, limits: Event
   for (const name in input) {
     if (name === 'type' || name === 'time' || name === keyField) continue;
     const value = input[name];
-    const declared = fields[name];
+    const declared = own(fields, name);
     if (declared === undefined) {
       if (catalog.additionalFields === 'drop') continue;
       if (catalog.additionalFields === 'reject') {
@@ -100,14 +108,10 @@ export function validateEvent(raw: unknown, catalog: EventCatalog, limits: Event
       if (value !== null && typeof value === 'object') {
         fail('PRT_INGEST_WRONG_TYPE', `${path}/${name} must be a string, number, boolean or null, got ${showValue(value)}`, `${path}/${name}`);
       }
-      attrs[name] = value as AttrValue;
+      setAttr(attrs, name, value as AttrValue);
       continue;
     }
-    if (value === null) {
-      attrs[name] = null;
-      continue;
-    }
-    attrs[name] = checkType(value, declared, `${path}/${name}`, limits);
+    setAttr(attrs, name, value === null ? null : checkType(value, declared, `${path}/${name}`, limits));
   }
   const required = spec.required;
   if (required !== undefined) {

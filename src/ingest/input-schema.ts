@@ -1,6 +1,6 @@
 import type { Event } from '../engine/index.js';
 import { InputError, showValue } from '../errors/index.js';
-import { validateEvent, type EventCatalog, type EventLimits, type FieldType } from './catalog.js';
+import { own, validateEvent, type EventCatalog, type EventLimits, type FieldType } from './catalog.js';
 
 /**
  * How raw input that is not in canonical form (a CSV file, a foreign JSON
@@ -52,10 +52,10 @@ export class SchemaMapper {
     let type: unknown = this.typeValue;
     if (this.typeField !== undefined) {
       type = record[this.typeField];
-      if (this.typeMap !== undefined && typeof type === 'string') type = this.typeMap[type] ?? type;
+      if (this.typeMap !== undefined && typeof type === 'string') type = own(this.typeMap, type) ?? type;
     }
     const canonical: Record<string, unknown> = { type };
-    const spec = typeof type === 'string' ? this.catalog.types[type] : undefined;
+    const spec = typeof type === 'string' ? own(this.catalog.types, type) : undefined;
     canonical[this.catalog.entityKey] = record[this.schema.key];
     const rawTime = record[this.schema.time.field];
     canonical.time = this.convertTime(rawTime, `${path}/${this.schema.time.field}`);
@@ -65,7 +65,7 @@ export class SchemaMapper {
       const name = names[i]!;
       const value = record[sources[i]!];
       if (value === undefined || value === '') continue;
-      const declared = spec?.fields[name];
+      const declared = spec === undefined ? undefined : own(spec.fields, name);
       canonical[name] = declared === undefined || typeof value !== 'string' ? value : coerce(value, declared);
     }
     return validateEvent(canonical, this.catalog, this.limits, now, path);

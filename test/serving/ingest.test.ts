@@ -62,6 +62,25 @@ describe('POST /v1/events', () => {
     expect(metrics).toMatch(/portrait_dead_letters 6/);
   });
 
+  it('takes names every object inherits (constructor, toString, __proto__) as plain names', async () => {
+    const { app } = await openTestApp();
+    const t = now();
+    const body = [
+      JSON.stringify({ type: 'constructor', user_id: 'a', time: t, x: 1 }),
+      JSON.stringify({ type: 'toString', user_id: 'a', time: t }),
+      '{"type":"login","user_id":"a","time":' + t + ',"success":true,"constructor":"c","__proto__":"p"}',
+    ].join('\n');
+    const res = await app.inject({ method: 'POST', url: '/v1/events', payload: body, headers: { 'content-type': 'application/x-ndjson' } });
+    expect(res.statusCode).toBe(200);
+    const json = res.json();
+    expect(json.errors.map((e: { code: string; path: string }) => [e.code, e.path])).toEqual([
+      ['PRT_INGEST_UNKNOWN_EVENT_TYPE', '/line/1/type'],
+      ['PRT_INGEST_UNKNOWN_EVENT_TYPE', '/line/2/type'],
+    ]);
+    // Undeclared fields are kept (the demo catalog's `additionalFields: keep`), these two as well.
+    expect(json.accepted).toBe(1);
+  });
+
   it('answers 400 with the field when every event is bad', async () => {
     const { app } = await openTestApp();
     const res = await app.inject({ method: 'POST', url: '/v1/events', payload: { type: 'click', user_id: 7.5e400 } });

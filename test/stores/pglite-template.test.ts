@@ -13,6 +13,16 @@ async function roundTrip(store: DefinitionStore): Promise<void> {
   await store.write({ kind: 'rule', id: 'r1', expectedVersion: 0, document: rule, status: 'online', at: 1 });
 }
 
+/** Writes a rule into a new store, reads it back and closes the store. */
+async function writesAndReads(store: DefinitionStore): Promise<void> {
+  try {
+    await roundTrip(store);
+    expect((await store.list('rule')).map((d) => d.id)).toEqual(['r1']);
+  } finally {
+    await store.close();
+  }
+}
+
 /** The template of on-disk databases: a closed cluster folder. */
 function folder(dir: string): string | undefined {
   return existsSync(dir) ? readdirSync(dir).find((f) => /^pglite-.+-cluster$/.test(f)) : undefined;
@@ -54,13 +64,7 @@ describe('PGlite cluster template', () => {
     const cluster = join(templateDir, folder(templateDir)!);
     // A cluster whose catalog is gone cannot start.
     rmSync(join(cluster, 'global'), { recursive: true, force: true });
-    const store = await createPgliteDefinitionStore({ dataDir: join(await tempDir(), 'defs'), templateDir });
-    try {
-      await roundTrip(store);
-      expect((await store.list('rule')).map((d) => d.id)).toEqual(['r1']);
-    } finally {
-      await store.close();
-    }
+    await writesAndReads(await createPgliteDefinitionStore({ dataDir: join(await tempDir(), 'defs'), templateDir }));
     // The broken template was dropped (the next new database makes a good one).
     expect(folder(templateDir)).toBeUndefined();
   });
@@ -70,32 +74,14 @@ describe('PGlite cluster template', () => {
     const first = await createPgliteDefinitionStore({ templateDir });
     await first.close();
     expect(image(templateDir)).toMatch(/^pglite-.+-cluster\.tar$/);
-    const second = await createPgliteDefinitionStore({ templateDir });
-    try {
-      await roundTrip(second);
-      expect((await second.list('rule')).map((d) => d.id)).toEqual(['r1']);
-    } finally {
-      await second.close();
-    }
+    await writesAndReads(await createPgliteDefinitionStore({ templateDir }));
     writeFileSync(join(templateDir, image(templateDir)!), 'not a tar archive');
-    const third = await createPgliteDefinitionStore({ templateDir });
-    try {
-      await roundTrip(third);
-      expect((await third.list('rule')).map((d) => d.id)).toEqual(['r1']);
-    } finally {
-      await third.close();
-    }
+    await writesAndReads(await createPgliteDefinitionStore({ templateDir }));
     // A good image took the broken one's place.
     expect(readdirSync(templateDir).filter((f) => f.endsWith('.tar'))).toHaveLength(1);
   });
 
   it('opens with no image folder at all', async () => {
-    const store = await createPgliteDefinitionStore({ dataDir: join(await tempDir(), 'defs'), templateDir: null });
-    try {
-      await roundTrip(store);
-      expect((await store.list('rule')).map((d) => d.id)).toEqual(['r1']);
-    } finally {
-      await store.close();
-    }
+    await writesAndReads(await createPgliteDefinitionStore({ dataDir: join(await tempDir(), 'defs'), templateDir: null }));
   });
 });

@@ -1,6 +1,6 @@
 import { Unpackr } from 'msgpackr';
 import { BinaryReader, BinaryWriter } from '../binary.js';
-import type { AttrValue, Event } from '../event.js';
+import { setAttr, type AttrValue, type Event } from '../event.js';
 import type { EntitySnapshot } from '../ports.js';
 import type { CepPartialMatch, CepState } from './cep/index.js';
 import type { StatisticOperator } from './statistic-operators.js';
@@ -149,7 +149,7 @@ function readEvent(r: BinaryReader): Event {
   const attrs: Record<string, AttrValue> = {};
   for (let i = 0; i < n; i++) {
     const name = r.str();
-    attrs[name] = r.value();
+    setAttr(attrs, name, r.value());
   }
   return { type, time, key, attrs };
 }
