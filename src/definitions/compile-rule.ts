@@ -8,12 +8,13 @@ import type {
   RuleAggregateSpec,
   RuleConditionNode,
   RulePredicateContext,
+  RuleSequenceShare,
   RuleSequenceSpec,
   RuleSpec,
   TagValue,
   WindowSpec,
 } from '../engine/index.js';
-import { compileExpression, toPlainValue } from '../expr/index.js';
+import { compileExpression, toPlainValue, type ParametricForm } from '../expr/index.js';
 import type { EventCatalog } from '../ingest/index.js';
 import { DEFAULT_MAX_DISTINCT } from './compile-tag.js';
 import { parseDuration } from './duration.js';
@@ -78,8 +79,9 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
     const seq = node.sequence;
     const withinMs = seq.within === undefined ? 0 : parseDuration(seq.within)!;
     longestMs = Math.max(longestMs, withinMs);
+    const forms: StageForms[] = [];
     const pattern: CepPatternSpec = Object.freeze({
-      stages: Object.freeze(seq.pattern.map((stage, i) => compileStage(stage, `${path}/sequence/pattern/${i}`, doc.id, seq.pattern.map((s) => s.name)))),
+      stages: Object.freeze(seq.pattern.map((stage, i) => compileStage(stage, `${path}/sequence/pattern/${i}`, doc.id, seq.pattern.map((s) => s.name), (forms[i] = {})))),
       withinMs,
       skip: compileSkip(seq.skip),
       maxPartialMatches,
@@ -87,7 +89,7 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
     });
     const types = new Set<string>();
     for (const stage of seq.pattern) for (const t of stage.eventTypes) types.add(t);
-    sequences.push(Object.freeze({ eventTypes: Object.freeze([...types].sort()), pattern }));
+    sequences.push(Object.freeze({ eventTypes: Object.freeze([...types].sort()), pattern, share: shareOf(seq, node.on ?? 'match', withinMs, maxPartialMatches, forms) }));
     return Object.freeze({ op: 'sequence', index: sequences.length - 1, on: node.on ?? 'match' });
   };
 
@@ -156,9 +158,40 @@ const INNER = { relaxed: 'relaxed', consecutive: 'strict', allowCombinations: 'n
 /** What a stage condition that reads no earlier match is given for the context it ignores. */
 const NO_CONTEXT = Object.freeze({}) as CepContext;
 
-function compileStage(stage: PatternStageDocument, path: string, ruleId: string, names: string[]): CepStage {
+/** The parametric forms of a stage's `where` and `until`, filled in by {@link compileStage}. */
+interface StageForms {
+  where?: ParametricForm;
+  until?: ParametricForm;
+}
+
+/**
+ * What lets rules share one sequence computation: sequences of one key space
+ * with the same `key` are the same pattern except, at most, for the number at
+ * condition `slot` (the NFA's slot: stage index for `where`, number of stages
+ * plus stage index for `until`). Only patterns without an after-match skip
+ * strategy share: with one, what a match prunes depends on the rule.
+ */
+function shareOf(seq: { pattern: PatternStageDocument[]; skip?: SkipStrategyDocument }, on: string, withinMs: number, maxPartialMatches: number, forms: StageForms[]): RuleSequenceShare | null {
+  if (seq.skip !== undefined && seq.skip !== 'noSkip') return null;
+  const holes: Array<{ slot: number; value: number }> = [];
+  forms.forEach((f, i) => {
+    if (f.where?.parameter) holes.push({ slot: i, value: f.where.parameter.value });
+    if (f.until?.parameter) holes.push({ slot: forms.length + i, value: f.until.parameter.value });
+  });
+  // One number may vary; with several, every number is part of the shape.
+  const parametric = holes.length === 1;
+  const stages = seq.pattern.map((stage, i) => ({
+    ...stage,
+    where: forms[i]!.where === undefined ? null : parametric ? forms[i]!.where!.template : forms[i]!.where!.exact,
+    until: forms[i]!.until === undefined ? null : parametric ? forms[i]!.until!.template : forms[i]!.until!.exact,
+  }));
+  const key = createHash('sha256').update(JSON.stringify({ stages, on, withinMs, maxPartialMatches })).digest('hex').slice(0, 16);
+  return Object.freeze(parametric ? { key, slot: holes[0]!.slot, parameter: holes[0]!.value } : { key, slot: -1, parameter: 0 });
+}
+
+function compileStage(stage: PatternStageDocument, path: string, ruleId: string, names: string[], forms: StageForms): CepStage {
   const types = new Set(stage.eventTypes);
-  const where = stage.where === undefined ? undefined : stageCondition(stage.where, `${path}/where`, ruleId, names);
+  const where = stage.where === undefined ? undefined : stageCondition(stage.where, `${path}/where`, ruleId, names, (f) => (forms.where = f));
   // Declared with one parameter when it cannot read earlier matches: the NFA then evaluates it
   // once per event for all partial matches, and skips keys it cannot start a match for.
   const condition =
@@ -184,15 +217,16 @@ function compileStage(stage: PatternStageDocument, path: string, ruleId: string,
   if (stage.greedy === true) out.greedy = true;
   if (stage.inner !== undefined) out.inner = INNER[stage.inner];
   if (stage.until !== undefined) {
-    const until = stageCondition(stage.until, `${path}/until`, ruleId, names);
+    const until = stageCondition(stage.until, `${path}/until`, ruleId, names, (f) => (forms.until = f));
     out.until = until;
   }
   return Object.freeze(out);
 }
 
 /** A CEL stage condition reading the candidate `event` and the events earlier stages took (`matched.<stage>`). */
-function stageCondition(source: string, path: string, ruleId: string, names: string[]): (event: Event, ctx: CepContext) => boolean {
+function stageCondition(source: string, path: string, ruleId: string, names: string[], form: (f: ParametricForm) => void): (event: Event, ctx: CepContext) => boolean {
   const expr = compileExpression(source, 'pattern', path, ruleId);
+  form(expr.parametric);
   const stages = expr.dynamic.includes('matched') ? names : (expr.references.matched ?? []);
   if (stages.length === 0) {
     const context = { event: undefined as unknown, matched: {} };

@@ -108,6 +108,21 @@ export interface RuleSequenceSpec {
   /** Event types the pattern reads; only these reach its NFA. */
   readonly eventTypes: ReadonlyArray<string>;
   readonly pattern: CepPatternSpec;
+  /** How the sequence may share its computation with other rules' (null: it runs alone). */
+  readonly share: RuleSequenceShare | null;
+}
+
+/**
+ * Sequences of one key space with the same `key` run as one computation: the
+ * same pattern, except for the number at condition slot `slot` (-1: none),
+ * which is `parameter` for this one. The condition at that slot must answer
+ * monotonically in the number (false then true, or true then false, as it
+ * grows), so the rules' answers split at one point.
+ */
+export interface RuleSequenceShare {
+  readonly key: string;
+  readonly slot: number;
+  readonly parameter: number;
 }
 
 /** A node of a compiled rule condition. Leaves refer to aggregates and sequences by index. */

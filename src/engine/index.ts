@@ -31,6 +31,7 @@ export type {
   DefinitionSetResolver,
   RuleSpec,
   RuleAggregateSpec,
+  RuleSequenceShare,
   RuleSequenceSpec,
   RuleConditionNode,
   RulePredicateContext,

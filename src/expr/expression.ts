@@ -1,6 +1,7 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { DefinitionError } from '../errors/index.js';
 import { fastEvaluator } from './fast.js';
+import { parametricForm, type ParametricForm } from './parametric.js';
 
 /**
  * Where an expression is used decides which variables it may read.
@@ -36,6 +37,8 @@ export interface CompiledExpression {
   readonly dynamic: ReadonlyArray<string>;
   /** Evaluates against a context holding the scope's variables. Throws on a runtime error. */
   evaluate(context: object): unknown;
+  /** The expression's shape and the one number its answer varies with, if any. */
+  readonly parametric: ParametricForm;
 }
 
 const environments = new Map<ExpressionScope, Environment>();
@@ -96,6 +99,7 @@ export function compileExpression(source: string, scope: ExpressionScope, path: 
     references: Object.freeze(references),
     dynamic: Object.freeze([...dynamic]),
     evaluate: fastEvaluator(program.ast, (context) => program(context)).evaluate,
+    parametric: Object.freeze(parametricForm(program.ast)),
   });
 }
 

@@ -79,7 +79,8 @@ describe('rule state checkpoints are encoded in slices while events go on', () =
     expect(sliced.decisions.length).toBeGreaterThan(0);
     expect(sliced.rt.encodePending(Infinity)).toBe(true);
 
-    expect(expected.length).toBe(users.length * 2); // two key spaces (arrival, event-time) per user
+    // Two key spaces (arrival, event-time) per user, and each space's member table of its shared sequences.
+    expect(expected.length).toBe(users.length * 2 + 2);
     expect(sorted(upserts)).toEqual(sorted(expected));
     expect(deletes).toEqual(expectedDeletes);
   });
@@ -122,6 +123,8 @@ describe('rule-state snapshot format', () => {
         { stateId: 'a', states: [state] },
         { stateId: 'b', states: [undefined, { ...state, pm: [{ ...state.pm[0]!, ev: [shared], k: [0, 0, 5] }] }] },
       ],
+      // A shared sequence's partial match with its member bits (bit 31 of a word included).
+      seqs: [{ key: 'q', state: { ...state, pm: [{ ...state.pm[0]!, ev: [shared], k: [0, 0, 5], m: [0b101, 1 << 31] }] } }],
     });
     // The event's type name appears once although two partial matches and the buffer hold the event.
     expect(Buffer.from(bytes).toString('latin1').split('login').length - 1).toBe(1);
@@ -133,6 +136,11 @@ describe('rule-state snapshot format', () => {
     expect(back.rules[1]![1][0]).toBeNull();
     expect(a.pm[0]!.ev[0]).toEqual(shared);
     expect(a.pm[0]!.ev[0]).toBe(b.pm[0]!.ev[0]);
+    expect(back.seqs).toHaveLength(1);
+    expect(back.seqs[0]![0]).toBe('q');
+    expect(back.seqs[0]![1].pm[0]!.m).toEqual([0b101, 1 << 31]);
+    expect(back.seqs[0]![1].pm[0]!.ev[0]).toBe(a.pm[0]!.ev[0]);
+    expect(a.pm[0]!.m).toBeUndefined();
     expect(a.pm[0]!.ev[0]).toBe(back.buffer![0]);
     expect(b.pm[0]!.k).toEqual([0, 0, 5]);
   });

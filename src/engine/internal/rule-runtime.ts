@@ -1,9 +1,9 @@
 import type { AttrValue, Event } from '../event.js';
-import type { Comparison, RuleConditionNode, RulePredicateContext, RuleSpec, StatisticTagSpec } from '../definition-set.js';
+import type { Comparison, RuleConditionNode, RulePredicateContext, RuleSequenceSpec, RuleSpec, StatisticTagSpec } from '../definition-set.js';
 import type { Decision, EntitySnapshot, TagValue } from '../ports.js';
 import { partitionOf } from '../partitioner.js';
 import { ruleKeyOf, splitRuleKey } from '../rule-key.js';
-import { CepNfa, clearCepSink, createCepSink, type CepMatch, type CepSink, type CepState, type CepTimeout } from './cep/index.js';
+import { CepFamily, CepNfa, clearCepSink, createCepSink, forEachMember, maskEmpty, type CepCondition, type CepMatch, type CepSink, type CepState, type CepTimeout } from './cep/index.js';
 import { decodeRuleKeyState, encodeRuleKeyState, type RuleKeyState } from './rule-snapshot.js';
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
 import { TimerQueue } from './timer-queue.js';
@@ -49,6 +49,9 @@ export interface RuleCounters {
 
 const NO_TIMER = Infinity;
 const NO_RULES: RuleOp[] = [];
+const NO_SEQS: SharedSequence[] = [];
+/** Key (after the space id) of a key space's member tables in checkpoints; entity keys never start with NUL. */
+const MEMBERS_KEY = '\u0000members';
 const INITIAL_CAPACITY = 64;
 /** Prefix of rule state keys in checkpoints; entity keys never start with NUL. */
 export const RULE_STATE_PREFIX = '\u0000r\u0000';
@@ -58,6 +61,85 @@ interface Output {
   kind: 'match' | 'timeout';
   match: CepMatch;
   time: number;
+}
+
+/**
+ * A sequence computation shared by the rules of a key space whose sequences
+ * have one share key: one NFA and one state per key, whatever the number of
+ * rules; each partial match knows the rules (members) it belongs to.
+ */
+class SharedSequence {
+  readonly family: CepFamily;
+  readonly nfa: CepNfa;
+  readonly types: ReadonlySet<string>;
+  readonly withinMs: number;
+  /** Per member index: the rule and the index of the sequence in it. */
+  members: Array<{ rule: RuleOp; seq: number } | undefined> = [];
+  states: Array<CepState | undefined> = [];
+  readonly sink: CepSink = createCepSink();
+
+  constructor(readonly key: string, spec: RuleSequenceSpec) {
+    this.family = new CepFamily(spec.share!.slot);
+    this.nfa = new CepNfa(spec.pattern, this.family);
+    this.types = new Set(spec.eventTypes);
+    this.withinMs = this.nfa.pattern.withinMs;
+  }
+
+  join(rule: RuleOp, seq: number): number {
+    const spec = rule.spec.sequences[seq]!;
+    const index = this.family.add(spec.share!.parameter, conditionAt(spec, spec.share!.slot));
+    this.members[index] = { rule, seq };
+    return index;
+  }
+
+  /** Takes members out, their bits out of every key's partial matches first; returns the keys that changed. */
+  leave(indexes: ReadonlyArray<number>): number[] {
+    const out = new Array<number>(this.family.live.length).fill(0);
+    for (const i of indexes) out[i >>> 5]! |= 1 << (i & 31);
+    const changed: number[] = [];
+    const states = this.states;
+    for (let slot = 0; slot < states.length; slot++) {
+      const st = states[slot];
+      if (st === undefined) continue;
+      let n = 0;
+      let touched = false;
+      for (const pm of st.pm) {
+        const m = pm.m!;
+        let hit = false;
+        for (let w = 0; w < m.length; w++) if ((m[w]! & (out[w] ?? 0)) !== 0) hit = true;
+        if (hit) {
+          touched = true;
+          pm.m = m.map((x, w) => x & ~(out[w] ?? 0));
+          if (maskEmpty(pm.m)) continue;
+        }
+        st.pm[n++] = pm;
+      }
+      st.pm.length = n;
+      if (n === 0 && st.done.length === 0) states[slot] = undefined;
+      if (touched) changed.push(slot);
+    }
+    for (const i of indexes) {
+      this.family.remove(i);
+      this.members[i] = undefined;
+    }
+    return changed;
+  }
+
+  /** Member table: per index, `stateId#sequence` of its rule (null when free). */
+  table(): Array<string | null> {
+    return this.members.map((m) => (m === undefined ? null : memberName(m.rule, m.seq)));
+  }
+}
+
+function memberName(rule: RuleOp, seq: number): string {
+  return `${rule.spec.stateId}#${seq}`;
+}
+
+/** The condition of a pattern at a condition slot (stage index; stages + index for `until`). */
+function conditionAt(spec: RuleSequenceSpec, slot: number): CepCondition | undefined {
+  if (slot < 0) return undefined;
+  const stages = spec.pattern.stages;
+  return slot < stages.length ? stages[slot]!.condition : stages[slot - stages.length]!.until;
 }
 
 /** An aggregate shared by every rule of a key space that uses one of its identity. */
@@ -80,10 +162,25 @@ class KeySpace {
   readonly ordering: 'event-time' | 'arrival';
   aggs: SharedAggregate[] = [];
   rules: RuleOp[] = [];
-  /** Rules with sequences: time passing alone can make them decide. */
+  /** Rules with sequences of their own: time passing alone can make them decide. */
   seqRules: RuleOp[] = [];
-  /** By event type: the aggregates and rules that read it. */
-  routes = new Map<string, { aggs: SharedAggregate[]; rules: RuleOp[] }>();
+  /** Shared sequences by share key. */
+  seqs = new Map<string, SharedSequence>();
+  /**
+   * By event type: the aggregates and shared sequences that read it, the rules
+   * to visit for it (own sequences or a condition to evaluate on it; rules
+   * whose sequences are shared are visited when those give them output), and
+   * every rule that reads it (for counters).
+   */
+  routes = new Map<string, { aggs: SharedAggregate[]; seqs: SharedSequence[]; rules: RuleOp[]; readers: RuleOp[] }>();
+  /** The member table of a shared sequence changed since the last checkpoint. */
+  private tablesDirty = true;
+  /** Restored shared-sequence states waiting for {@link remapRestored}: their member bits are the checkpoint's. */
+  private restoredSeqs: Array<[SharedSequence, number]> = [];
+  /** Member tables of the checkpoint restored from, by share key. */
+  private restoredTables: Record<string, Array<string | null>> | undefined;
+  /** Counter of evaluation moments; rules note the moment they were visited in. */
+  private stamp = 0;
   /** Keys are dropped this long after their last event; 0 keeps keys with aggregates. */
   ttlMs = 0;
   /** Position in the runtime's list of spaces (timer owner id). */
@@ -101,6 +198,8 @@ class KeySpace {
    * snapshots cost what a key holds, not the number of rules in the space.
    */
   active: Array<RuleOp[] | undefined> = [];
+  /** Per key, the shared sequences that may hold a partial match for it (a superset, as {@link active}). */
+  activeSeqs: Array<SharedSequence[] | undefined> = [];
   private dirty = new Uint8Array(INITIAL_CAPACITY);
   private dirtyList: number[] = [];
   readonly deleted = new Set<string>();
@@ -178,10 +277,11 @@ class KeySpace {
         affected.push(slot);
       }
     }
+    const before = this.rules;
     this.aggs = aggs;
     this.rules = rules;
     const leaving = this.seqRules;
-    this.seqRules = rules.filter((r) => r.nfas.length > 0);
+    this.seqRules = rules.filter((r) => r.nfas.some((n) => n !== undefined));
     const live = new Set(this.seqRules);
     if (leaving.some((r) => !live.has(r))) {
       for (const slot of this.slots.values()) {
@@ -198,18 +298,80 @@ class KeySpace {
       }
     }
     this.ttlMs = keepForever ? 0 : ttl;
+    for (const slot of this.wireShared(rules, before)) {
+      this.markDirty(slot);
+      affected.push(slot);
+    }
     this.routes = new Map();
     const route = (type: string) => {
       let r = this.routes.get(type);
-      if (r === undefined) this.routes.set(type, (r = { aggs: [], rules: [] }));
+      if (r === undefined) this.routes.set(type, (r = { aggs: [], seqs: [], rules: [], readers: [] }));
       return r;
     };
     for (const agg of aggs) for (const type of agg.types) route(type).aggs.push(agg);
-    for (const rule of rules) for (const type of rule.spec.eventTypes) route(type).rules.push(rule);
+    for (const seq of this.seqs.values()) for (const type of seq.types) route(type).seqs.push(seq);
+    for (const rule of rules) {
+      for (const type of rule.spec.eventTypes) {
+        const r = route(type);
+        r.readers.push(rule);
+        if (rule.triggers.has(type) || rule.ownTypes.has(type)) r.rules.push(rule);
+      }
+    }
     // Other keys keep their snapshots: a restore matches state to rules by aggregate identity
     // and rule stateId and skips what no online rule owns, so a rule change costs a checkpoint
     // only the keys it took state from.
     return affected;
+  }
+
+  /**
+   * Members of shared sequences: rules that left take their bits out of every
+   * partial match, new rules join (with no partial match yet: a new version
+   * starts afresh even where the computation is shared). Returns the keys
+   * whose state changed.
+   */
+  private wireShared(rules: RuleOp[], before: RuleOp[]): number[] {
+    const live = new Set(rules);
+    const leaving = new Map<SharedSequence, number[]>();
+    for (const rule of before) {
+      if (live.has(rule)) continue;
+      for (const m of rule.shared) {
+        if (m === undefined) continue;
+        let list = leaving.get(m.seq);
+        if (list === undefined) leaving.set(m.seq, (list = []));
+        list.push(m.member);
+      }
+    }
+    const changed = new Set<number>();
+    for (const [seq, members] of leaving) {
+      for (const slot of seq.leave(members)) changed.add(slot);
+      this.tablesDirty = true;
+    }
+    for (const rule of rules) {
+      rule.spec.sequences.forEach((spec, j) => {
+        if (spec.share === null || rule.shared[j] !== undefined) return;
+        let seq = this.seqs.get(spec.share.key);
+        if (seq === undefined) this.seqs.set(spec.share.key, (seq = new SharedSequence(spec.share.key, spec)));
+        rule.shared[j] = { seq, member: seq.join(rule, j) };
+        this.tablesDirty = true;
+      });
+    }
+    // A shared sequence no rule uses any more goes with its state.
+    let gone = false;
+    for (const [key, seq] of this.seqs) {
+      if (seq.family.order.length > 0) continue;
+      this.seqs.delete(key);
+      gone = true;
+      seq.states.forEach((st, slot) => st !== undefined && changed.add(slot));
+    }
+    if (gone) {
+      for (let slot = 0; slot < this.activeSeqs.length; slot++) {
+        const act = this.activeSeqs[slot];
+        if (act === undefined) continue;
+        const kept = act.filter((q) => this.seqs.get(q.key) === q);
+        this.activeSeqs[slot] = kept.length > 0 ? kept : undefined;
+      }
+    }
+    return [...changed];
   }
 
   get keyCount(): number {
@@ -255,6 +417,9 @@ class KeySpace {
     const act = this.active[slot];
     if (act !== undefined) for (const rule of act) for (const states of rule.nfaStates) states[slot] = undefined;
     this.active[slot] = undefined;
+    const seqs = this.activeSeqs[slot];
+    if (seqs !== undefined) for (const seq of seqs) seq.states[slot] = undefined;
+    this.activeSeqs[slot] = undefined;
     this.buffers[slot] = undefined;
     this.timerAt[slot] = NO_TIMER;
     this.slots.delete(key);
@@ -276,6 +441,31 @@ class KeySpace {
     const act = this.active[slot];
     if (act === undefined) this.active[slot] = [rule];
     else if (!act.includes(rule)) act.push(rule);
+  }
+
+  /** Records that a shared sequence may now hold a partial match for the key. */
+  noteActiveSeq(slot: number, seq: SharedSequence): void {
+    const act = this.activeSeqs[slot];
+    if (act === undefined) this.activeSeqs[slot] = [seq];
+    else if (!act.includes(seq)) act.push(seq);
+  }
+
+  /** Drops the shared sequences with no partial match left from the key's list; true when none is left. */
+  private pruneActiveSeqs(slot: number): boolean {
+    const act = this.activeSeqs[slot];
+    if (act === undefined) return true;
+    let n = 0;
+    for (let i = 0; i < act.length; i++) {
+      const seq = act[i]!;
+      if (!seq.nfa.isEmpty(seq.states[slot])) act[n++] = seq;
+      else seq.states[slot] = undefined;
+    }
+    if (n === 0) {
+      this.activeSeqs[slot] = undefined;
+      return true;
+    }
+    act.length = n;
+    return false;
   }
 
   /** Drops the rules with no partial match left from the key's active list; true when none is left. */
@@ -301,7 +491,8 @@ class KeySpace {
   isIdle(slot: number, now: number): boolean {
     const buffer = this.buffers[slot];
     if (buffer !== undefined && buffer.length > 0) return false;
-    if (!this.pruneActive(slot)) return false;
+    const noRules = this.pruneActive(slot);
+    if (!this.pruneActiveSeqs(slot) || !noRules) return false;
     if (this.aggs.length > 0) {
       if (this.ttlMs <= 0) return false;
       return this.lastTime[slot]! + this.ttlMs <= now;
@@ -317,6 +508,11 @@ class KeySpace {
     const act = this.active[slot];
     if (act !== undefined) for (const rule of act) {
       const t = rule.nextTimer(slot);
+      if (t < next) next = t;
+    }
+    const seqs = this.activeSeqs[slot];
+    if (seqs !== undefined) for (const seq of seqs) {
+      const t = seq.nfa.nextTimerAt(seq.states[slot]);
       if (t < next) next = t;
     }
     if (this.aggs.length > 0 && this.ttlMs > 0) {
@@ -361,11 +557,81 @@ class KeySpace {
         op.apply(slot, event, now);
       }
       rules = route.rules;
+      if (route.seqs.length > 0) this.runShared(host, slot, route.seqs, event, ts);
     } else {
       rules = this.active[slot] ?? NO_RULES;
+      const seqs = this.activeSeqs[slot];
+      if (seqs !== undefined) this.runShared(host, slot, seqs, null, ts);
     }
-    for (let i = 0; i < rules.length; i++) rules[i]!.moment(host, this, slot, key, event, ts, now);
+    const stamp = this.stamp;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      rule.seen = stamp;
+      rule.moment(host, this, slot, key, event, ts, now);
+    }
+    // Rules with output from shared sequences only.
+    const touched = this.touched;
+    if (touched.length > 0) {
+      for (let i = 0; i < touched.length; i++) {
+        const rule = touched[i]!;
+        if (rule.seen !== stamp) rule.moment(host, this, slot, key, event, ts, now);
+      }
+      touched.length = 0;
+    }
     this.markDirty(slot);
+  }
+
+  /** Rules given output by shared sequences in the current moment. */
+  private readonly touched: RuleOp[] = [];
+
+  /**
+   * Runs shared sequences on the event (or time passing) once for all their
+   * members, and hands each member rule its outputs, errors and drops.
+   */
+  private runShared(host: RuleHost, slot: number, seqs: ReadonlyArray<SharedSequence>, event: Event | null, ts: number): void {
+    const stamp = ++this.stamp;
+    const touched = this.touched;
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      const states = seq.states;
+      const before = states[slot];
+      const sink = seq.sink;
+      const after = event !== null ? seq.nfa.processInto(before, event, ts, sink) : seq.nfa.advanceTimeInto(before, ts, sink);
+      states[slot] = after;
+      if (before === undefined && after !== undefined) this.noteActiveSeq(slot, seq);
+      if (sink.matches.length === 0 && sink.timeouts.length === 0 && sink.dropped === 0 && sink.conditionErrors === 0) continue;
+      const members = seq.members;
+      const give = (kind: 'match' | 'timeout', match: CepMatch, time: number) =>
+        forEachMember(match.members!, (m) => {
+          const member = members[m];
+          if (member === undefined) return;
+          const rule = member.rule;
+          rule.pending.push({ seq: member.seq, kind, match, time });
+          if (rule.given !== stamp) {
+            rule.given = stamp;
+            touched.push(rule);
+          }
+        });
+      const within = seq.withinMs;
+      for (const m of sink.matches) give('match', m, within > 0 ? Math.max(m.lastTimestamp, Math.min(ts, m.firstTimestamp + within)) : ts);
+      for (const t of sink.timeouts) give('timeout', t, (t as CepTimeout).timeoutTimestamp);
+      for (const m of sink.droppedMembers) {
+        const member = members[m];
+        if (member !== undefined) member.rule.counters.droppedPartialMatches++;
+      }
+      if (sink.errorMembers.length > 0) {
+        // Once per rule and moment, as a rule's own sequence counts its errors.
+        const erred = new Set<RuleOp>();
+        for (const m of sink.errorMembers) {
+          const rule = members[m]?.rule;
+          if (rule !== undefined && !erred.has(rule)) {
+            erred.add(rule);
+            rule.error(host, sink.lastConditionError);
+          }
+        }
+      }
+      clearCepSink(sink);
+    }
   }
 
   /** Encodes the key's state into the checkpoint being written if it is still owed to it; call before changing the key's state. */
@@ -391,6 +657,13 @@ class KeySpace {
     const prefix = `${RULE_STATE_PREFIX}${this.id}\u0000`;
     for (const key of this.deleted) deletes.push(prefix + key);
     this.deleted.clear();
+    if (this.tablesDirty) {
+      // Which rule each member bit of the shared sequences' partial matches stands for.
+      const tables: Record<string, Array<string | null>> = {};
+      for (const seq of this.seqs.values()) tables[seq.key] = seq.table();
+      upserts.push([prefix + MEMBERS_KEY, new TextEncoder().encode(JSON.stringify(tables))]);
+      this.tablesDirty = false;
+    }
   }
 
   /** Encodes owed keys until `deadline` (performance.now() ms); true when none is left. */
@@ -428,11 +701,20 @@ class KeySpace {
       const states = r.nfaStates.map((s) => s[slot]);
       if (states.some((s) => s !== undefined)) rules.push({ stateId: r.spec.stateId, states });
     }
-    return { slot, lastTime: this.lastTime[slot]!, buffer: this.buffers[slot], aggs, rules };
+    const seqs: RuleKeyState['seqs'] = [];
+    for (const q of this.activeSeqs[slot] ?? NO_SEQS) {
+      const state = q.states[slot];
+      if (state !== undefined) seqs.push({ key: q.key, state });
+    }
+    return { slot, lastTime: this.lastTime[slot]!, buffer: this.buffers[slot], aggs, rules, seqs };
   }
 
   restore(key: string, bytes: Uint8Array): void {
-    const { lastTime, buffer, aggs, rules } = decodeRuleKeyState(bytes);
+    if (key === MEMBERS_KEY) {
+      this.restoredTables = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, Array<string | null>>;
+      return;
+    }
+    const { lastTime, buffer, aggs, rules, seqs } = decodeRuleKeyState(bytes);
     const slot = this.allocate(key);
     this.lastTime[slot] = lastTime;
     if (buffer !== null && buffer.length > 0) this.buffers[slot] = buffer;
@@ -443,9 +725,66 @@ class KeySpace {
     for (const [stateId, states] of rules) {
       const rule = this.seqRules.find((r) => r.spec.stateId === stateId);
       if (rule === undefined) continue;
-      states.forEach((s, j) => rule.nfaStates[j] !== undefined && (rule.nfaStates[j]![slot] = s ?? undefined));
+      states.forEach((s, j) => rule.nfas[j] !== undefined && (rule.nfaStates[j]![slot] = s ?? undefined));
       this.noteActive(slot, rule);
     }
+    for (const [shareKey, state] of seqs) {
+      const seq = this.seqs.get(shareKey);
+      if (seq === undefined) continue;
+      seq.states[slot] = state;
+      this.noteActiveSeq(slot, seq);
+      this.restoredSeqs.push([seq, slot]);
+    }
+  }
+
+  /**
+   * After a restore: member bits of restored shared-sequence states are
+   * renumbered from the checkpoint's member tables to this run's members (a
+   * rule no longer online loses its bits); without a table they are dropped.
+   */
+  remapRestored(): void {
+    const maps = new Map<SharedSequence, Map<number, number> | null>();
+    for (const [seq, slot] of this.restoredSeqs) {
+      let map = maps.get(seq);
+      if (map === undefined) {
+        const table = this.restoredTables?.[seq.key];
+        if (table === undefined) map = null;
+        else {
+          const now = new Map(seq.table().map((name, i) => [name, i] as const));
+          map = new Map();
+          table.forEach((name, old) => {
+            const index = name === null ? undefined : now.get(name);
+            if (index !== undefined) map!.set(old, index);
+          });
+        }
+        maps.set(seq, map);
+      }
+      const state = seq.states[slot];
+      if (state === undefined) continue;
+      if (map === null) {
+        seq.states[slot] = undefined;
+        continue;
+      }
+      let n = 0;
+      for (const pm of state.pm) {
+        const mask: number[] = [];
+        forEachMember(pm.m ?? [], (old) => {
+          const index = map!.get(old);
+          if (index === undefined) return;
+          while (mask.length <= index >>> 5) mask.push(0);
+          mask[index >>> 5]! |= 1 << (index & 31);
+        });
+        if (maskEmpty(mask)) continue;
+        pm.m = mask;
+        state.pm[n++] = pm;
+      }
+      state.pm.length = n;
+      if (n === 0 && state.done.length === 0) seq.states[slot] = undefined;
+    }
+    this.restoredSeqs = [];
+    this.restoredTables = undefined;
+    // The tables are written again at the next checkpoint, in this run's numbering.
+    this.tablesDirty = true;
   }
 
   entries(): IterableIterator<[string, number]> {
@@ -456,8 +795,23 @@ class KeySpace {
 /** One rule in one partition: its sequences' NFAs and states per key, its condition and decisions. */
 class RuleOp {
   readonly counters: RuleCounters;
-  readonly nfas: CepNfa[];
+  /** Per sequence, its NFA when the rule runs it alone (undefined when shared). */
+  readonly nfas: Array<CepNfa | undefined>;
   readonly seqTypes: Array<ReadonlySet<string>>;
+  /** Event types the sequences the rule runs alone read. */
+  readonly ownTypes: ReadonlySet<string>;
+  /** Per sequence, the shared sequence it runs in and its member index there (wired by the key space). */
+  readonly shared: Array<{ seq: SharedSequence; member: number } | undefined>;
+  /** Outputs shared sequences gave the rule in the current moment. */
+  pending: Output[] = [];
+  /** Moment stamps: last given output by a shared sequence, last visited. */
+  given = 0;
+  seen = 0;
+  /**
+   * Event types whose events evaluate the condition even when no sequence
+   * gave an output: none when the condition cannot hold without one (a
+   * sequence alone, or `all` with a sequence among its parts).
+   */
   readonly triggers: ReadonlySet<string>;
   nfaStates: Array<Array<CepState | undefined>>;
   /** For each aggregate of the rule, its index in the key space's shared aggregates. */
@@ -469,10 +823,12 @@ class RuleOp {
   /** @param noteUntimedError called when an error happens before the partition knows the processing time. */
   constructor(public spec: RuleSpec, private readonly noteUntimedError: () => void) {
     this.counters = { id: spec.id, version: spec.version, evaluations: 0, decisions: 0, errors: 0, lastError: undefined, lastErrorAt: 0, late: 0, missingKey: 0, droppedPartialMatches: 0, keys: 0 };
-    this.nfas = spec.sequences.map((s) => new CepNfa(s.pattern));
+    this.nfas = spec.sequences.map((s) => (s.share === null ? new CepNfa(s.pattern) : undefined));
     this.seqTypes = spec.sequences.map((s) => new Set(s.eventTypes));
+    this.ownTypes = new Set(spec.sequences.flatMap((s) => (s.share === null ? s.eventTypes : [])));
+    this.shared = spec.sequences.map(() => undefined);
     this.nfaStates = spec.sequences.map(() => []);
-    this.triggers = new Set(spec.triggerTypes);
+    this.triggers = new Set(mayHoldWithoutSequence(spec.condition) ? spec.triggerTypes : []);
   }
 
   usesAggregate(agg: SharedAggregate, space: KeySpace): boolean {
@@ -482,7 +838,10 @@ class RuleOp {
 
   /** No partial match waits for this key. */
   idle(slot: number): boolean {
-    for (let j = 0; j < this.nfas.length; j++) if (!this.nfas[j]!.isEmpty(this.nfaStates[j]![slot])) return false;
+    for (let j = 0; j < this.nfas.length; j++) {
+      const nfa = this.nfas[j];
+      if (nfa !== undefined && !nfa.isEmpty(this.nfaStates[j]![slot])) return false;
+    }
     return true;
   }
 
@@ -496,7 +855,9 @@ class RuleOp {
   nextTimer(slot: number): number {
     let next = NO_TIMER;
     for (let j = 0; j < this.nfas.length; j++) {
-      const t = this.nfas[j]!.nextTimerAt(this.nfaStates[j]![slot]);
+      const nfa = this.nfas[j];
+      if (nfa === undefined) continue;
+      const t = nfa.nextTimerAt(this.nfaStates[j]![slot]);
       if (t < next) next = t;
     }
     return next;
@@ -506,8 +867,14 @@ class RuleOp {
   moment(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event | null, ts: number, now: number): void {
     let outputs: Output[] | undefined;
     const sink = this.sink;
+    const pending = this.pending;
+    if (pending.length > 0) {
+      outputs = pending.slice();
+      pending.length = 0;
+    }
     for (let j = 0; j < this.nfas.length; j++) {
-      const nfa = this.nfas[j]!;
+      const nfa = this.nfas[j];
+      if (nfa === undefined) continue;
       const states = this.nfaStates[j]!;
       const before = states[slot];
       if (event !== null && this.seqTypes[j]!.has(event.type)) {
@@ -531,6 +898,8 @@ class RuleOp {
       if (sink.matches.length > 0 || sink.timeouts.length > 0 || sink.dropped > 0 || sink.conditionErrors > 0) clearCepSink(sink);
     }
     if (outputs !== undefined) {
+      // In the order of the rule's sequences, whether run alone or shared.
+      if (outputs.length > 1) outputs.sort((a, b) => a.seq - b.seq);
       for (const out of outputs) this.evaluate(host, space, slot, key, event, out.time, out, now);
     } else if (event !== null && this.triggers.has(event.type)) {
       this.evaluate(host, space, slot, key, event, ts, undefined, now);
@@ -655,6 +1024,20 @@ class RuleOp {
   }
 }
 
+/** False when the condition can only hold on a sequence's output (a match or timeout of this moment). */
+function mayHoldWithoutSequence(node: RuleConditionNode): boolean {
+  switch (node.op) {
+    case 'sequence':
+      return false;
+    case 'all':
+      return node.children.every(mayHoldWithoutSequence);
+    case 'any':
+      return node.children.some(mayHoldWithoutSequence);
+    default:
+      return true;
+  }
+}
+
 /** The key space a rule's keys live in: same key fields, time domain and ordering. */
 function spaceIdOf(spec: RuleSpec): string {
   const ordering = spec.time === 'processing' ? 'arrival' : spec.ordering;
@@ -746,6 +1129,7 @@ export class RuleRuntime {
     for (const [id, space] of this.spaceById) {
       if (spaceById.has(id)) continue;
       for (const [key] of space.entries()) this.orphaned.push(`${RULE_STATE_PREFIX}${id}\u0000${key}`);
+      this.orphaned.push(`${RULE_STATE_PREFIX}${id}\u0000${MEMBERS_KEY}`);
       this.table[space.index] = undefined;
     }
     this.ops = next;
@@ -803,7 +1187,7 @@ export class RuleRuntime {
       } else if (key !== undefined && partitionOf(key, host.partitionCount) !== host.partition) {
         continue;
       }
-      const readers = space.routes.get(event.type)!.rules;
+      const readers = space.routes.get(event.type)!.readers;
       if (key === undefined) {
         // Counted once, in the event's own partition.
         home ??= partitionOf(event.key, host.partitionCount) === host.partition;
@@ -933,6 +1317,7 @@ export class RuleRuntime {
   restored(): void {
     this.eventTimers.clear();
     this.processingTimers.clear();
+    for (const space of this.spaces) space.remapRestored();
     for (const space of this.spaces) {
       for (const [, slot] of space.entries()) {
         space.timerAt[slot] = NO_TIMER;

@@ -6,10 +6,11 @@ import type { CepPartialMatch, CepState } from './cep/index.js';
 import type { StatisticOperator } from './statistic-operators.js';
 
 /**
- * First byte of a binary rule-state snapshot. Snapshots written before it
- * are msgpack arrays (first byte 0x94) and are still read.
+ * First byte of a binary rule-state snapshot. Format 2 (no shared sequences)
+ * and the msgpack arrays written before it (first byte 0x94) are still read.
  */
-const FORMAT = 0x02;
+const FORMAT = 0x03;
+const FORMAT_2 = 0x02;
 const LEGACY_ARRAY4 = 0x94;
 const NONE = 0xffffffff;
 
@@ -23,6 +24,8 @@ export interface RuleKeyState {
   aggs: Array<{ identity: string; op: StatisticOperator }>;
   /** Per rule with a partial match: its state id and one NFA state per sequence. */
   rules: Array<{ stateId: string; states: Array<CepState | undefined> }>;
+  /** Per shared sequence with a partial match: its share key and state (partial matches carry member bits). */
+  seqs: Array<{ key: string; state: CepState }>;
 }
 
 /** A decoded snapshot: aggregate states are handed over as readers positioned on their bytes. */
@@ -31,6 +34,7 @@ export interface DecodedRuleKeyState {
   buffer: Event[] | null;
   aggs: Array<[identity: string, read: (op: StatisticOperator, slot: number) => void]>;
   rules: Array<[stateId: string, states: Array<CepState | null>]>;
+  seqs: Array<[key: string, state: CepState]>;
 }
 
 const writer = new BinaryWriter(256 * 1024);
@@ -63,6 +67,20 @@ function writeMatch(w: BinaryWriter, pm: CepPartialMatch): void {
   const k = pm.k;
   w.u32(k.length);
   w.f64s(k, 0, k.length);
+  const m = pm.m;
+  if (m === undefined) w.u32(NONE);
+  else {
+    w.u32(m.length);
+    for (let i = 0; i < m.length; i++) w.u32(m[i]! >>> 0);
+  }
+}
+
+function writeState(w: BinaryWriter, st: CepState): void {
+  w.f64(st.seq);
+  w.u32(st.pm.length);
+  for (const pm of st.pm) writeMatch(w, pm);
+  w.u32(st.done.length);
+  for (const pm of st.done) writeMatch(w, pm);
 }
 
 function writeEvent(w: BinaryWriter, e: Event): void {
@@ -99,6 +117,10 @@ export function encodeRuleKeyState(s: RuleKeyState): EntitySnapshot {
         for (const pm of st.done) collectMatch(pm);
       }
     }
+    for (const q of s.seqs) {
+      for (const pm of q.state.pm) collectMatch(pm);
+      for (const pm of q.state.done) collectMatch(pm);
+    }
     const w = writer.reset();
     w.u8(FORMAT);
     w.f64(s.lastTime);
@@ -127,12 +149,13 @@ export function encodeRuleKeyState(s: RuleKeyState): EntitySnapshot {
           continue;
         }
         w.u8(1);
-        w.f64(st.seq);
-        w.u32(st.pm.length);
-        for (const pm of st.pm) writeMatch(w, pm);
-        w.u32(st.done.length);
-        for (const pm of st.done) writeMatch(w, pm);
+        writeState(w, st);
       }
+    }
+    w.u32(s.seqs.length);
+    for (const q of s.seqs) {
+      w.str(q.key);
+      writeState(w, q.state);
     }
     return w.bytes();
   } finally {
@@ -154,7 +177,18 @@ function readEvent(r: BinaryReader): Event {
   return { type, time, key, attrs };
 }
 
-function readMatch(r: BinaryReader, events: Event[]): CepPartialMatch {
+function readState(r: BinaryReader, events: Event[], format: number): CepState {
+  const seq = r.f64();
+  const pmCount = r.u32();
+  const pm = new Array<CepPartialMatch>(pmCount);
+  for (let m = 0; m < pmCount; m++) pm[m] = readMatch(r, events, format);
+  const doneCount = r.u32();
+  const done = new Array<CepPartialMatch>(doneCount);
+  for (let m = 0; m < doneCount; m++) done[m] = readMatch(r, events, format);
+  return { v: 1, seq, pm, done };
+}
+
+function readMatch(r: BinaryReader, events: Event[], format: number): CepPartialMatch {
   const n = r.u32();
   const st = r.f64();
   const ss = r.f64();
@@ -164,7 +198,15 @@ function readMatch(r: BinaryReader, events: Event[]): CepPartialMatch {
   const kCount = r.u32();
   const k = new Array<number>(kCount);
   r.f64s(k, 0, kCount);
-  return { n, st, ss, ev, k };
+  let m: number[] | undefined;
+  if (format !== FORMAT_2) {
+    const words = r.u32();
+    if (words !== NONE) {
+      m = new Array<number>(words);
+      for (let i = 0; i < words; i++) m[i] = r.u32() | 0;
+    }
+  }
+  return { n, st, ss, ev, k, m };
 }
 
 const legacy = new Unpackr({ useRecords: false, moreTypes: false });
@@ -177,10 +219,11 @@ const legacy = new Unpackr({ useRecords: false, moreTypes: false });
 export function decodeRuleKeyState(bytes: Uint8Array): DecodedRuleKeyState {
   if (bytes[0] === LEGACY_ARRAY4) {
     const [lastTime, buffer, aggs, rules] = legacy.unpack(bytes) as [number, Event[] | null, Array<[string, Uint8Array]>, Array<[string, Array<CepState | null>]>];
-    return { lastTime, buffer, aggs: aggs.map(([identity, data]) => [identity, (op, slot) => op.restore(slot, data)]), rules };
+    return { lastTime, buffer, aggs: aggs.map(([identity, data]) => [identity, (op, slot) => op.restore(slot, data)]), rules, seqs: [] };
   }
   const r = new BinaryReader(bytes);
-  if (r.u8() !== FORMAT) throw new Error(`unknown rule-state snapshot format ${bytes[0]}`);
+  const format = r.u8();
+  if (format !== FORMAT && format !== FORMAT_2) throw new Error(`unknown rule-state snapshot format ${bytes[0]}`);
   const lastTime = r.f64();
   const eventCount = r.u32();
   const events = new Array<Event>(eventCount);
@@ -217,16 +260,17 @@ export function decodeRuleKeyState(bytes: Uint8Array): DecodedRuleKeyState {
         states[j] = null;
         continue;
       }
-      const seq = r.f64();
-      const pmCount = r.u32();
-      const pm = new Array<CepPartialMatch>(pmCount);
-      for (let m = 0; m < pmCount; m++) pm[m] = readMatch(r, events);
-      const doneCount = r.u32();
-      const done = new Array<CepPartialMatch>(doneCount);
-      for (let m = 0; m < doneCount; m++) done[m] = readMatch(r, events);
-      states[j] = { v: 1, seq, pm, done };
+      states[j] = readState(r, events, format);
     }
     rules.push([stateId, states]);
   }
-  return { lastTime, buffer, aggs, rules };
+  const seqs: DecodedRuleKeyState['seqs'] = [];
+  if (format !== FORMAT_2) {
+    const seqCount = r.u32();
+    for (let i = 0; i < seqCount; i++) {
+      const key = r.str();
+      seqs.push([key, readState(r, events, format)]);
+    }
+  }
+  return { lastTime, buffer, aggs, rules, seqs };
 }

@@ -1,4 +1,4 @@
-export { CepNfa, compileCepPattern, createCepSink, clearCepSink, isCepStateEmpty } from './nfa.js';
+export { CepFamily, CepNfa, compileCepPattern, createCepSink, clearCepSink, forEachMember, isCepStateEmpty, maskAnd, maskEmpty } from './nfa.js';
 export type { CepState, CepPartialMatch, CepMatch, CepTimeout, CepSink, CepStep } from './nfa.js';
 export { CepPatternError, defaultCepPatternOptions, normalizePattern } from './pattern.js';
 export type {

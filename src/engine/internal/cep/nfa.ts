@@ -18,6 +18,11 @@ export interface CepPartialMatch {
   ev: Event[];
   /** Per accepted event, three numbers: stage index, sequence number, timestamp. */
   k: number[];
+  /**
+   * For an NFA shared by a {@link CepFamily}: the members this partial match
+   * belongs to (bit set, 32 members per word). Undefined otherwise.
+   */
+  m?: number[] | undefined;
 }
 
 /**
@@ -43,6 +48,8 @@ export interface CepMatch {
   readonly firstTimestamp: number;
   /** Timestamp of the last event of the match. */
   readonly lastTimestamp: number;
+  /** For an NFA shared by a {@link CepFamily}: the members it is a match of (bit set). */
+  readonly members?: readonly number[];
 }
 
 /** A partial match that timed out (Flink's timeout side output). */
@@ -61,6 +68,10 @@ export interface CepSink {
   conditionErrors: number;
   /** The latest error a condition threw, if any. */
   lastConditionError: unknown;
+  /** For an NFA shared by a {@link CepFamily}: one member index per error above, for the member it counts against. */
+  readonly errorMembers: number[];
+  /** For an NFA shared by a {@link CepFamily}: one member index per partial match dropped for that member. */
+  readonly droppedMembers: number[];
 }
 
 /** Output of one call, for callers that prefer a value to a sink. */
@@ -71,7 +82,7 @@ export interface CepStep extends CepSink {
 
 /** Creates an empty sink. */
 export function createCepSink(): CepSink {
-  return { matches: [], timeouts: [], dropped: 0, conditionErrors: 0, lastConditionError: undefined };
+  return { matches: [], timeouts: [], dropped: 0, conditionErrors: 0, lastConditionError: undefined, errorMembers: [], droppedMembers: [] };
 }
 
 /** Empties a sink for reuse. */
@@ -81,6 +92,8 @@ export function clearCepSink(sink: CepSink): void {
   sink.dropped = 0;
   sink.conditionErrors = 0;
   sink.lastConditionError = undefined;
+  if (sink.errorMembers.length !== 0) sink.errorMembers.length = 0;
+  if (sink.droppedMembers.length !== 0) sink.droppedMembers.length = 0;
 }
 
 /** True when the state holds nothing but the start state (the engine may drop it). */
@@ -106,6 +119,112 @@ interface RtEdge {
   /** True for an IGNORE edge back to its own node (does not count as a branch). */
   readonly selfIgnore: boolean;
   readonly cond: Cond;
+}
+
+/**
+ * The members of one NFA shared by several rules: the same pattern, except
+ * for the number in one condition (`slot`), whose answer must be monotone in
+ * that number (false then true, or true then false, as it grows). Each
+ * partial match carries the set of members it belongs to; where members
+ * answer a condition differently, the partial match splits. The answers of
+ * all members come from evaluating the condition of a few of them (binary
+ * search over the members ordered by their number), so a step costs about the
+ * same for one member as for a thousand.
+ *
+ * A member index is reused only after its bits are gone from every state
+ * ({@link CepNfa.removeMember}).
+ */
+export class CepFamily {
+  /** Bit set of the members online. */
+  live: number[] = [];
+  /** Members online, by ascending number. */
+  order: number[] = [];
+  /** `prefix[i]`: bit set of `order[0..i-1]`. */
+  prefix: number[][] = [[]];
+  private readonly params: number[] = [];
+  readonly conds: Array<CepCondition | undefined> = [];
+  private readonly free: number[] = [];
+  private readonly present: boolean[] = [];
+
+  /** @param slot condition slot whose number differs between members (stage index; stages + index for `until`); -1: none. */
+  constructor(readonly slot: number) {}
+
+  /** Adds a member with its number and its condition at the slot; returns its index. */
+  add(parameter: number, cond: CepCondition | undefined): number {
+    const index = this.free.length > 0 ? this.free.pop()! : this.conds.length;
+    this.conds[index] = cond;
+    this.params[index] = parameter;
+    this.present[index] = true;
+    this.reorder();
+    return index;
+  }
+
+  /** Takes a member out; its index is free again (call once its bits are gone from every state). */
+  remove(index: number): void {
+    this.conds[index] = undefined;
+    this.present[index] = false;
+    this.free.push(index);
+    this.reorder();
+  }
+
+  has(index: number): boolean {
+    return ((this.live[index >>> 5] ?? 0) & (1 << (index & 31))) !== 0;
+  }
+
+  private reorder(): void {
+    const order: number[] = [];
+    for (let i = 0; i < this.present.length; i++) if (this.present[i] === true) order.push(i);
+    order.sort((a, b) => this.params[a]! - this.params[b]! || a - b);
+    this.order = order;
+    const words = (this.present.length + 31) >>> 5;
+    const prefix: number[][] = [new Array<number>(words).fill(0)];
+    for (let i = 0; i < order.length; i++) {
+      const next = prefix[i]!.slice();
+      next[order[i]! >>> 5]! |= 1 << (order[i]! & 31);
+      prefix.push(next);
+    }
+    this.prefix = prefix;
+    this.live = prefix[order.length]!;
+  }
+}
+
+/** Bits in both sets. */
+export function maskAnd(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.min(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = a[i]! & b[i]!;
+  return out;
+}
+
+/** Bits in either set. */
+function maskOr(a: readonly number[], b: readonly number[]): number[] {
+  const out = new Array<number>(Math.max(a.length, b.length));
+  for (let i = 0; i < out.length; i++) out[i] = (a[i] ?? 0) | (b[i] ?? 0);
+  return out;
+}
+
+/** Bits of `a` not in `b`. */
+function maskAndNot(a: readonly number[], b: readonly number[]): number[] {
+  const out = new Array<number>(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! & ~(b[i] ?? 0);
+  return out;
+}
+
+export function maskEmpty(a: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+/** Calls `fn` with each member index in the set. */
+export function forEachMember(a: readonly number[], fn: (index: number) => void): void {
+  for (let w = 0; w < a.length; w++) {
+    let bits = a[w]!;
+    while (bits !== 0) {
+      const low = bits & -bits;
+      fn((w << 5) + 31 - Math.clz32(low));
+      bits ^= low;
+    }
+  }
 }
 
 const NO_TIMER = Infinity;
@@ -147,6 +266,8 @@ export class CepNfa {
   /** Answers for the current (partial match, event) (contextual slots). */
   private readonly memoMatch: Uint8Array;
   private readonly edgeBuf: RtEdge[] = [];
+  /** Per edge of `edgeBuf`: for a TAKE, the final node reached from its target by PROCEED edges (-1: none). */
+  private readonly finals: number[] = [];
   private readonly stack: number[] = [];
   private readonly stack2: number[] = [];
   private readonly nextPm: CepPartialMatch[] = [];
@@ -155,7 +276,32 @@ export class CepNfa {
   private evalEvent: Event | null = null;
   private sink: CepSink | null = null;
 
-  constructor(spec: CepPatternSpec) {
+  // Family mode (see CepFamily): the members' answers at the slot whose number differs.
+  private readonly fam: CepFamily | null;
+  /** The family's slot, or -1 (never a slot). */
+  private readonly holeSlot: number;
+  /** Members of the partial match being stepped, in the pass being run. */
+  private famSet: number[] = [];
+  /** The slot's answer in this pass: 0 unknown, 1 true, 2 false. */
+  private holeMemo = 0;
+  /** Second pass of a split: the slot answers false. */
+  private holeForced = false;
+  /** The members split: `holeT` answer true, `holeF` false. */
+  private holeSplit = false;
+  private holeT: number[] = [];
+  private holeF: number[] = [];
+  /** Members whose (context-free) slot condition accepts the current event. */
+  private eventOutcome: number[] | null = null;
+  /** Members whose (context-free) slot condition threw on the current event. */
+  private eventErred: number[] | null = null;
+  /** Per once-per-event slot that threw on the current event: the members charged for it so far. */
+  private readonly eventErrors: Array<number[] | undefined> = [];
+
+  /**
+   * @param family members sharing this NFA; the pattern's own condition at the
+   *   family's slot is then never used (each member's is).
+   */
+  constructor(spec: CepPatternSpec, family?: CepFamily) {
     const pattern = normalizePattern(spec);
     this.pattern = pattern;
     const graph = compileGraph(pattern);
@@ -203,10 +349,14 @@ export class CepNfa {
     this.anyContextual = anyContextual;
     this.memoEvent = new Uint8Array(2 * n);
     this.memoMatch = new Uint8Array(2 * n);
+    this.fam = family ?? null;
+    this.holeSlot = family === undefined || family.slot < 0 ? -1 : family.slot;
     const first = pattern.stages[0];
     this.startGate =
       first !== undefined && first.kind === 'match' && !first.optional && first.min >= 1 && first.until === null && first.condition !== null && first.condition.length < 2
-        ? (first.condition as (event: Event) => boolean)
+        ? this.holeSlot === 0
+          ? (event: Event) => !maskEmpty(this.outcomeFor(event)) || this.eventErred !== null
+          : (first.condition as (event: Event) => boolean)
         : null;
   }
 
@@ -223,11 +373,16 @@ export class CepNfa {
    * sorts by event time in event-time mode).
    */
   processInto(state: CepState | undefined, event: Event, timestamp: number, sink: CepSink): CepState | undefined {
+    this.eventOutcome = null;
     if (state === undefined && this.startGate !== null) {
       // Nothing to advance and no match can start: the state stays the start state. A condition
       // that throws goes the long way, which counts the error.
+      this.sink = sink;
       try {
-        if (!this.startGate(event)) return undefined;
+        if (!this.startGate(event)) {
+          this.sink = null;
+          return undefined;
+        }
       } catch {
         // evaluated again below
       }
@@ -335,10 +490,41 @@ export class CepNfa {
    * a successor in a STOP state kills every live successor of this match.
    */
   private step(pm: CepPartialMatch | null, event: Event, timestamp: number, seq: number): void {
-    const isStart = pm === null;
-    const nodeId = isStart ? this.startId : pm.n;
+    const fam = this.fam;
+    if (fam === null) {
+      this.bind(pm, event, timestamp);
+      if (this.explore(pm)) this.spawn(pm, event, timestamp, seq, undefined, true);
+      return;
+    }
+    // A partial match belongs to the members it was made for that are still online.
+    const set = pm === null ? fam.live : maskAnd(pm.m!, fam.live);
+    if (maskEmpty(set)) return;
+    this.famSet = set;
+    this.holeMemo = 0;
+    this.holeForced = false;
+    this.holeSplit = false;
     this.bind(pm, event, timestamp);
+    // Every condition the step needs is evaluated before any successor is made, so a split
+    // is known by then.
+    const any = this.explore(pm);
+    if (!this.holeSplit) {
+      if (any) this.spawn(pm, event, timestamp, seq, set, true);
+      return;
+    }
+    // Members that answered true, then those that answered false, each with the successors
+    // their answer leads to; the partial match object goes to the second.
+    const onFalse = this.holeF;
+    if (any) this.spawn(pm, event, timestamp, seq, this.holeT, false);
+    this.famSet = onFalse;
+    this.holeForced = true;
+    this.holeMemo = 0;
+    if (this.explore(pm)) this.spawn(pm, event, timestamp, seq, onFalse, true);
+    this.holeForced = false;
+  }
 
+  /** Collects the edges the event takes from the partial match's node (following PROCEED edges) into `edgeBuf`; false when none. */
+  private explore(pm: CepPartialMatch | null): boolean {
+    const nodeId = pm === null ? this.startId : pm.n;
     const edges = this.edgeBuf;
     if (edges.length !== 0) edges.length = 0;
     const stack = this.stack;
@@ -354,17 +540,30 @@ export class CepNfa {
         else edges.push(edge);
       }
     }
-    if (edges.length === 0) {
-      // No transition: the partial match dies (start state stays implicitly).
-      return;
-    }
+    // No transition: the partial match dies (start state stays implicitly).
+    if (edges.length === 0) return false;
+    // Where each TAKE may also complete the match (evaluated here, in edge order, so that all
+    // of the step's conditions are known before its successors are made).
+    const finals = this.finals;
+    finals.length = edges.length;
+    for (let i = 0; i < edges.length; i++) finals[i] = edges[i]!.action === Action.Take ? this.findFinalAfterProceed(edges[i]!.target) : -1;
+    return true;
+  }
 
+  /**
+   * Creates the successors of a partial match along the edges in `edgeBuf`,
+   * belonging to `members` (family mode). With `own`, the last successor takes
+   * over the partial match object.
+   */
+  private spawn(pm: CepPartialMatch | null, event: Event, timestamp: number, seq: number, members: number[] | undefined, own: boolean): void {
+    const isStart = pm === null;
+    const edges = this.edgeBuf;
     const keep = this.keep;
     if (keep.length !== 0) keep.length = 0;
     let stopped = false;
     // The last successor takes over the partial match object and its arrays (the
     // match is replaced by its successors); the others copy them first.
-    const lastOwner = isStart ? -1 : edges.length - 1;
+    const lastOwner = isStart || !own ? -1 : edges.length - 1;
     for (let i = 0; i < edges.length; i++) {
       const edge = edges[i]!;
       const target = this.nodes[edge.target]!;
@@ -375,28 +574,30 @@ export class CepNfa {
           // The match itself moves on: no allocation for the common "keep waiting" case.
           succ = pm;
           succ.n = target.id;
+          succ.m = members;
         } else {
-          succ = { n: target.id, st: pm.st, ss: pm.ss, ev: pm.ev.slice(), k: pm.k.slice() };
+          succ = { n: target.id, st: pm.st, ss: pm.ss, ev: pm.ev.slice(), k: pm.k.slice(), m: members };
         }
         if (this.route(succ, target, keep)) stopped = true;
       } else {
         // TAKE: accept the event, filed under the stage of the edge's source.
         // Look for a PROCEED path to the final state first: its conditions see the
         // partial match as it was before this event (as Flink's context does).
-        const finalId = this.findFinalAfterProceed(target.id);
+        const finalId = this.finals[i]!;
         let succ: CepPartialMatch;
         if (pm === null) {
-          succ = { n: target.id, st: timestamp, ss: seq, ev: [event], k: [edge.stage, seq, timestamp] };
+          succ = { n: target.id, st: timestamp, ss: seq, ev: [event], k: [edge.stage, seq, timestamp], m: members };
         } else {
-          succ = i === lastOwner ? pm : { n: target.id, st: pm.st, ss: pm.ss, ev: pm.ev.slice(), k: pm.k.slice() };
+          succ = i === lastOwner ? pm : { n: target.id, st: pm.st, ss: pm.ss, ev: pm.ev.slice(), k: pm.k.slice(), m: members };
           succ.n = target.id;
+          succ.m = members;
           succ.ev.push(event);
           succ.k.push(edge.stage, seq, timestamp);
         }
         if (this.route(succ, target, keep)) stopped = true;
         if (finalId >= 0) {
           // The stage may end here: also complete the match now.
-          this.potential.push({ n: finalId, st: succ.st, ss: succ.ss, ev: succ.ev.slice(), k: succ.k.slice() });
+          this.potential.push({ n: finalId, st: succ.st, ss: succ.ss, ev: succ.ev.slice(), k: succ.k.slice(), m: members });
         }
       }
     }
@@ -465,9 +666,14 @@ export class CepNfa {
    * per event for a condition that does not read the context.
    */
   private leaf(slot: number): boolean {
+    if (slot === this.holeSlot) return this.hole();
     const memo = this.contextFree[slot] === 1 ? this.memoEvent : this.memoMatch;
     const known = memo[slot]!;
-    if (known !== 0) return known === 1;
+    if (known !== 0) {
+      // An error of this event's once-per-event answer counts against each member that asks.
+      if (known === ERRED && this.fam !== null) this.chargeEventError(slot, this.famSet);
+      return known === 1;
+    }
     const fn = this.slots[slot]!;
     let result = true;
     if (fn !== null) {
@@ -477,12 +683,160 @@ export class CepNfa {
         // A failing condition is a "no" for this event; the caller counts it.
         result = false;
         const sink = this.sink!;
-        sink.conditionErrors++;
         sink.lastConditionError = err;
+        if (this.fam === null) sink.conditionErrors++;
+        else if (this.contextFree[slot] === 1) {
+          // Counted once per event against each member that asks (as each member's own NFA would).
+          this.eventErrors[slot] = [];
+          this.chargeEventError(slot, this.famSet);
+          memo[slot] = ERRED;
+          return false;
+        } else this.charge(this.famSet);
       }
     }
     memo[slot] = result ? 1 : 2;
     return result;
+  }
+
+  /** Counts one error against each member of `set`. */
+  private charge(set: readonly number[]): void {
+    const sink = this.sink!;
+    forEachMember(set, (m) => {
+      sink.conditionErrors++;
+      sink.errorMembers.push(m);
+    });
+  }
+
+  /** Counts this event's error of a once-per-event slot against the members of `set` not yet charged for it. */
+  private chargeEventError(slot: number, set: readonly number[]): void {
+    const charged = this.eventErrors[slot]!;
+    const fresh = maskAndNot(set, charged);
+    if (maskEmpty(fresh)) return;
+    this.charge(fresh);
+    this.eventErrors[slot] = maskOr(charged, fresh);
+  }
+
+  /**
+   * The family's slot for the partial match being stepped: true or false when
+   * all its members answer alike, else true for this pass with a split noted
+   * (the members answering false get a second pass).
+   */
+  private hole(): boolean {
+    if (this.holeMemo !== 0) return this.holeMemo === 1;
+    let result: boolean;
+    if (this.holeForced) {
+      result = false;
+    } else {
+      const set = this.famSet;
+      let answers: number[];
+      if (this.contextFree[this.holeSlot] === 1) {
+        answers = this.outcomeFor(this.evalEvent!);
+        // Members that threw on this event: counted once per event against each that asks.
+        const erred = this.eventErred;
+        if (erred !== null) {
+          const asking = maskAnd(set, erred);
+          if (!maskEmpty(asking)) this.chargeEventError(this.holeSlot, asking);
+        }
+      } else {
+        answers = this.outcome(set);
+      }
+      const onTrue = maskAnd(set, answers);
+      if (maskEmpty(onTrue)) result = false;
+      else {
+        const onFalse = maskAndNot(set, answers);
+        if (!maskEmpty(onFalse)) {
+          this.holeSplit = true;
+          this.holeT = onTrue;
+          this.holeF = onFalse;
+        }
+        result = true;
+      }
+    }
+    this.holeMemo = result ? 1 : 2;
+    return result;
+  }
+
+  /**
+   * The members whose context-free slot condition accepts `event` (once per
+   * event; the members whose condition threw are in `eventErred`, charged as
+   * they ask).
+   */
+  private outcomeFor(event: Event): number[] {
+    if (this.eventOutcome === null) {
+      this.evalEvent = event;
+      this.eventErred = null;
+      this.eventErrors[this.holeSlot] = [];
+      this.eventOutcome = this.outcome(null);
+    }
+    return this.eventOutcome;
+  }
+
+  /**
+   * The members online whose condition at the slot accepts the event in the
+   * bound context. The answer is monotone in the members' numbers, so it is
+   * the same for all, or changes once along `order`: the two ends and a
+   * binary search find it. A condition that throws at a probe makes every
+   * member of `charged` (all online when null) answer on its own, each error
+   * counted against its member.
+   */
+  private outcome(charged: readonly number[] | null): number[] {
+    const fam = this.fam!;
+    const order = fam.order;
+    const n = order.length;
+    if (n === 0) return fam.live;
+    const first = this.memberAnswer(order[0]!);
+    if (first === THREW) return this.eachAnswer(charged ?? fam.live, charged === null);
+    if (n === 1) return first === 1 ? fam.prefix[1]! : fam.prefix[0]!;
+    const last = this.memberAnswer(order[n - 1]!);
+    if (last === THREW) return this.eachAnswer(charged ?? fam.live, charged === null);
+    if (first === last) return first === 1 ? fam.live : fam.prefix[0]!;
+    // order[0..lo] answer `first`, order[hi..n-1] answer `last`.
+    let lo = 0;
+    let hi = n - 1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >>> 1;
+      const answer = this.memberAnswer(order[mid]!);
+      if (answer === THREW) return this.eachAnswer(charged ?? fam.live, charged === null);
+      if (answer === last) hi = mid;
+      else lo = mid;
+    }
+    // True for a prefix (first true) or for the rest.
+    return first === 1 ? fam.prefix[hi]! : maskAndNot(fam.live, fam.prefix[hi]!);
+  }
+
+  private memberAnswer(member: number): number {
+    try {
+      return this.fam!.conds[member]!(this.evalEvent!, this.ctx) === true ? 1 : 0;
+    } catch {
+      return THREW;
+    }
+  }
+
+  /**
+   * Every member of `set` answers on its own. Errors count against their
+   * members, or, for the once-per-event answer (`perEvent`), are noted in
+   * `eventErred` to be counted as members ask.
+   */
+  private eachAnswer(set: readonly number[], perEvent: boolean): number[] {
+    const fam = this.fam!;
+    const out = new Array<number>(fam.live.length).fill(0);
+    const sink = this.sink!;
+    forEachMember(set, (m) => {
+      if (!fam.has(m)) return;
+      try {
+        if (fam.conds[m]!(this.evalEvent!, this.ctx) === true) out[m >>> 5]! |= 1 << (m & 31);
+      } catch (err: unknown) {
+        sink.lastConditionError = err;
+        if (perEvent) {
+          const erred = (this.eventErred ??= new Array<number>(fam.live.length).fill(0));
+          erred[m >>> 5]! |= 1 << (m & 31);
+        } else {
+          sink.conditionErrors++;
+          sink.errorMembers.push(m);
+        }
+      }
+    });
+    return out;
   }
 
   /**
@@ -562,6 +916,10 @@ export class CepNfa {
     const max = this.pattern.maxPartialMatches;
     const pms = state.pm;
     if (pms.length <= max) return;
+    if (this.fam !== null) {
+      this.enforceMemberBound(pms, max, sink);
+      return;
+    }
     const drop = pms.length - max;
     pms.splice(0, drop);
     sink.dropped += drop;
@@ -572,11 +930,43 @@ export class CepNfa {
     }
   }
 
+  /**
+   * The bound per member: each keeps its `max` latest partial matches; a
+   * partial match left to no member goes.
+   */
+  private enforceMemberBound(pms: CepPartialMatch[], max: number, sink: CepSink): void {
+    const counts: number[] = [];
+    let w = pms.length;
+    for (let i = pms.length - 1; i >= 0; i--) {
+      const pm = pms[i]!;
+      let mask = pm.m!;
+      let changed = false;
+      forEachMember(mask, (m) => {
+        const c = (counts[m] ?? 0) + 1;
+        counts[m] = c;
+        if (c <= max) return;
+        if (!changed) {
+          mask = mask.slice();
+          changed = true;
+        }
+        mask[m >>> 5]! &= ~(1 << (m & 31));
+        sink.dropped++;
+        sink.droppedMembers.push(m);
+      });
+      if (changed) pm.m = mask;
+      if (!maskEmpty(mask)) pms[--w] = pm;
+    }
+    // Survivors were written from the end, in order.
+    pms.splice(0, w);
+  }
+
   private matchOf(pm: CepPartialMatch): CepMatch {
+    if (pm.m !== undefined) return { events: this.eventsByStage(pm), firstTimestamp: pm.k[2]!, lastTimestamp: pm.k[pm.k.length - 1]!, members: pm.m };
     return { events: this.eventsByStage(pm), firstTimestamp: pm.k[2]!, lastTimestamp: pm.k[pm.k.length - 1]! };
   }
 
   private timeoutOf(pm: CepPartialMatch, at: number): CepTimeout {
+    if (pm.m !== undefined) return { events: this.eventsByStage(pm), firstTimestamp: pm.k[2]!, lastTimestamp: pm.k[pm.k.length - 1]!, timeoutTimestamp: at, members: pm.m };
     return { events: this.eventsByStage(pm), firstTimestamp: pm.k[2]!, lastTimestamp: pm.k[pm.k.length - 1]!, timeoutTimestamp: at };
   }
 
@@ -603,6 +993,8 @@ function stepOf(state: CepState | undefined, sink: CepSink): CepStep {
     dropped: sink.dropped,
     conditionErrors: sink.conditionErrors,
     lastConditionError: sink.lastConditionError,
+    errorMembers: sink.errorMembers,
+    droppedMembers: sink.droppedMembers,
   };
 }
 
@@ -639,6 +1031,11 @@ class EvalContext implements CepContext {
     return out ?? EMPTY_EVENTS;
   }
 }
+
+/** A member's condition threw (see CepNfa.outcome). */
+const THREW = 2;
+/** memoEvent: the once-per-event answer threw (false). */
+const ERRED = 3;
 
 const SKIP_NONE = 0;
 const SKIP_TO_NEXT = 1;
