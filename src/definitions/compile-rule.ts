@@ -8,6 +8,7 @@ import type {
   RuleAggregateSpec,
   RuleConditionNode,
   RulePredicateContext,
+  RuleConditionShare,
   RuleSequenceShare,
   RuleSequenceSpec,
   RuleSpec,
@@ -37,6 +38,9 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
   const tagInputs = new Set<string>();
   const maxPartialMatches = doc.limits?.maxPartialMatches ?? DEFAULT_MAX_PARTIAL_MATCHES;
   let longestMs = 0;
+  /** What the condition's template is made of: each expression's form and each aggregate's identity, by path. */
+  const exprForms = new Map<string, ParametricForm>();
+  const aggIdentities = new Map<string, string>();
   /** A lifetime aggregate never forgets: the key's state must not expire by default. */
   let lifetime = false;
 
@@ -47,6 +51,7 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
     if ('expr' in node) {
       const expr = compileExpression(node.expr, 'rule', `${path}/expr`, doc.id);
       for (const t of expr.references.tags ?? []) tagInputs.add(t);
+      exprForms.set(path, expr.parametric);
       return Object.freeze({ op: 'expr', evaluate: (ctx: RulePredicateContext) => expr.evaluate(ctx) === true });
     }
     if ('aggregate' in node) {
@@ -63,6 +68,7 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
         .update(JSON.stringify({ eventTypes: [...a.eventTypes].sort(), filter: a.filter ?? null, fn: a.fn, field: a.field ?? null, window }))
         .digest('hex')
         .slice(0, 16);
+      aggIdentities.set(path, identity);
       aggregates.push(
         Object.freeze({
           identity,
@@ -115,6 +121,9 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
     outputs: doc.outputs ?? null,
     limits: doc.limits ?? null,
   };
+  const triggerTypes = doc.trigger === undefined ? facts.eventTypes : [...doc.trigger.eventTypes].sort();
+  const conditionShare =
+    sequences.length > 0 ? null : conditionShareOf(doc.condition, exprForms, aggIdentities, { keyFields: doc.key, triggerTypes, tagInputs: [...tagInputs].sort() });
   return Object.freeze({
     id: doc.id,
     version,
@@ -123,7 +132,8 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
     entityKeyField: catalog.entityKey,
     entityKeyed: facts.entityKeyed,
     eventTypes: Object.freeze(facts.eventTypes),
-    triggerTypes: Object.freeze(doc.trigger === undefined ? facts.eventTypes : [...doc.trigger.eventTypes].sort()),
+    triggerTypes: Object.freeze(triggerTypes),
+    conditionShare,
     ordering: doc.ordering ?? 'event-time',
     time: doc.time ?? 'event',
     condition,
@@ -133,6 +143,51 @@ export function compileRule(input: unknown, version: number, catalog: EventCatal
     setTag,
     stateTtlMs: doc.limits?.stateTtl !== undefined ? parseDuration(doc.limits.stateTtl)! : lifetime ? 0 : longestMs,
   });
+}
+
+/** Comparisons whose answer is monotone in the number compared with. */
+const ORDERED = new Set(['<', '<=', '>', '>=']);
+
+/**
+ * What lets rules of a key space be evaluated together: conditions with the
+ * same `key` are the same (aggregates of the same identity, expressions of the
+ * same shape, the same triggers and tags read) except, at most, for one
+ * number — an aggregate's threshold under `<`, `<=`, `>` or `>=`, or an
+ * expression's parameter — which is `parameter` for this one. With several
+ * such numbers only identical conditions share. Rules with sequences do not
+ * (they are evaluated on their sequences' outputs).
+ */
+function conditionShareOf(
+  condition: ConditionDocument,
+  forms: ReadonlyMap<string, ParametricForm>,
+  aggs: ReadonlyMap<string, string>,
+  context: Record<string, unknown>,
+): RuleConditionShare {
+  const holes: number[] = [];
+  const collect = (node: ConditionDocument, path: string): void => {
+    if ('all' in node) node.all.forEach((c, i) => collect(c, `${path}/all/${i}`));
+    else if ('any' in node) node.any.forEach((c, i) => collect(c, `${path}/any/${i}`));
+    else if ('not' in node) collect(node.not, `${path}/not`);
+    else if ('expr' in node) {
+      const p = forms.get(path)!.parameter;
+      if (p !== null) holes.push(p.value);
+    } else if ('aggregate' in node && ORDERED.has(node.op)) holes.push(node.value);
+  };
+  collect(condition, '/condition');
+  const parametric = holes.length === 1;
+  const shape = (node: ConditionDocument, path: string): unknown => {
+    if ('all' in node) return { all: node.all.map((c, i) => shape(c, `${path}/all/${i}`)) };
+    if ('any' in node) return { any: node.any.map((c, i) => shape(c, `${path}/any/${i}`)) };
+    if ('not' in node) return { not: shape(node.not, `${path}/not`) };
+    if ('expr' in node) {
+      const f = forms.get(path)!;
+      return { expr: parametric ? f.template : f.exact };
+    }
+    if ('aggregate' in node) return { aggregate: aggs.get(path), op: node.op, value: parametric && ORDERED.has(node.op) ? null : node.value };
+    return null;
+  };
+  const key = createHash('sha256').update(JSON.stringify({ condition: shape(condition, '/condition'), ...context })).digest('hex').slice(0, 16);
+  return Object.freeze({ key, parameter: parametric ? holes[0]! : 0 });
 }
 
 function compileWindow(window: RuleWindowDocument): WindowSpec {

@@ -113,6 +113,18 @@ export interface RuleSequenceSpec {
 }
 
 /**
+ * Rules of one key space whose conditions have the same `key` are evaluated
+ * together: the same condition except, at most, for one number, `parameter`
+ * here, in which the answer is monotone (false then true, or true then
+ * false, as it grows), so the rules' answers split at one point found by a
+ * binary search over the rules ordered by it.
+ */
+export interface RuleConditionShare {
+  readonly key: string;
+  readonly parameter: number;
+}
+
+/**
  * Sequences of one key space with the same `key` run as one computation: the
  * same pattern, except for the number at condition slot `slot` (-1: none),
  * which is `parameter` for this one. The condition at that slot must answer
@@ -157,6 +169,8 @@ export interface RuleSpec {
   readonly condition: RuleConditionNode;
   readonly aggregates: ReadonlyArray<RuleAggregateSpec>;
   readonly sequences: ReadonlyArray<RuleSequenceSpec>;
+  /** How the condition may be evaluated together with other rules' (null for rules with sequences). */
+  readonly conditionShare: RuleConditionShare | null;
   /** Tag ids and attribute names the rule's predicates read from the profile. */
   readonly tagInputs: ReadonlyArray<string>;
   /** Sets a tag on the entity's profile on each decision. */

@@ -31,6 +31,7 @@ export type {
   DefinitionSetResolver,
   RuleSpec,
   RuleAggregateSpec,
+  RuleConditionShare,
   RuleSequenceShare,
   RuleSequenceSpec,
   RuleConditionNode,

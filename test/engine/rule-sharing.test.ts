@@ -101,6 +101,41 @@ function finish(r: { rt: RuleRuntime; host: Host }, events: Event[]): void {
 const strip = (d: Decision) => JSON.stringify({ rule: d.ruleId, key: d.key, outcome: d.outcome, time: d.time, matched: d.matched });
 const sortedOf = (ds: Decision[]) => ds.map(strip).sort();
 
+/** Rules without sequences of the shapes operators repeat with other thresholds; `alone` makes every one its own shape. */
+function thresholds(n: number, alone: boolean): object[] {
+  const own = (c: object, i: number) => (alone ? { all: [c, { expr: `${i} == ${i}` }] } : c);
+  const out: object[] = [];
+  for (let i = 0; i < n; i++) {
+    const ordering = i % 2 === 0 ? 'arrival' : 'event-time';
+    out.push({ id: `spend${i}`, key: ['user_id'], ordering, condition: own({ aggregate: { fn: 'sum', field: 'amount', eventTypes: ['payment'], window: { type: 'sliding', size: '10m', slide: '1m' } }, op: '>=', value: 100 + (i % 6) * 150 }, i) });
+    out.push({ id: `claims${i}`, key: ['device_id'], ordering, condition: own({ aggregate: { fn: 'count', eventTypes: ['coupon_claim', 'login'], window: { type: 'tumbling', size: '1h' } }, op: '>=', value: 2 + (i % 4) }, i) });
+    out.push({ id: `big${i}`, key: ['user_id'], ordering, condition: own({ all: [{ expr: `event.attrs.amount > ${100 + (i % 5) * 200}` }, { aggregate: { fn: 'count', eventTypes: ['transfer'], window: { type: 'sliding', size: '1h', slide: '5m' } }, op: '>=', value: 2 }] }, i) });
+    // The threshold under `not`, read on another event type than the aggregate's.
+    out.push({ id: `quiet${i}`, key: ['user_id'], ordering, trigger: { eventTypes: ['login'] }, condition: own({ not: { aggregate: { fn: 'count', eventTypes: ['page_view', 'add_to_cart'], window: { type: 'sliding', size: '30m', slide: '1m' } }, op: '>', value: i % 7 } }, i) });
+    // An attribute only some events have: a run-time error on the others, for every threshold.
+    out.push({ id: `coupon${i}`, key: ['user_id'], ordering, trigger: { eventTypes: ['coupon_claim', 'payment'] }, condition: own({ expr: `event.attrs.amount >= ${(i % 3) * 100}` }, i) });
+  }
+  return out;
+}
+
+describe('rules evaluated together', () => {
+  it('decide and count exactly as the same rules evaluated alone', () => {
+    const events = stream(30_000, 21);
+    const shared = runtime(thresholds(8, false));
+    const alone = runtime(thresholds(8, true));
+    for (const r of [shared, alone]) {
+      feed(r, events, 0, events.length);
+      finish(r, events);
+    }
+    for (const prefix of ['spend', 'claims', 'big', 'quiet', 'coupon']) expect(shared.decisions.some((d) => d.ruleId.startsWith(prefix)), prefix).toBe(true);
+    expect(sortedOf(shared.decisions)).toEqual(sortedOf(alone.decisions));
+    const counters = (r: typeof shared) => r.rt.counters().map((c) => ({ id: c.id, evaluations: c.evaluations, decisions: c.decisions, errors: c.errors, late: c.late })).sort((a, b) => a.id.localeCompare(b.id));
+    expect(counters(shared)).toEqual(counters(alone));
+    // `amount` is missing on coupon claims: every coupon rule counted its errors.
+    expect(shared.rt.counters().filter((c) => c.id.startsWith('coupon')).every((c) => c.errors > 0)).toBe(true);
+  });
+});
+
 describe('rules sharing one sequence computation', () => {
   it('decide exactly as the same rules computed alone', () => {
     const events = stream(30_000, 11);

@@ -172,7 +172,7 @@ class KeySpace {
    * whose sequences are shared are visited when those give them output), and
    * every rule that reads it (for counters).
    */
-  routes = new Map<string, { aggs: SharedAggregate[]; seqs: SharedSequence[]; rules: RuleOp[]; readers: RuleOp[] }>();
+  routes = new Map<string, { aggs: SharedAggregate[]; seqs: SharedSequence[]; rules: Array<RuleOp | ConditionFamily>; readers: RuleOp[] }>();
   /** The member table of a shared sequence changed since the last checkpoint. */
   private tablesDirty = true;
   /** Restored shared-sequence states waiting for {@link remapRestored}: their member bits are the checkpoint's. */
@@ -310,11 +310,29 @@ class KeySpace {
     };
     for (const agg of aggs) for (const type of agg.types) route(type).aggs.push(agg);
     for (const seq of this.seqs.values()) for (const type of seq.types) route(type).seqs.push(seq);
+    // Rules whose conditions differ only in a number are visited as one.
+    const byCondition = new Map<string, RuleOp[]>();
     for (const rule of rules) {
+      const share = rule.spec.conditionShare;
+      if (share === null) continue;
+      let list = byCondition.get(share.key);
+      if (list === undefined) byCondition.set(share.key, (list = []));
+      list.push(rule);
+    }
+    const familyOf = new Map<RuleOp, ConditionFamily>();
+    for (const members of byCondition.values()) {
+      if (members.length < 2) continue;
+      const family = new ConditionFamily(members);
+      for (const rule of members) familyOf.set(rule, family);
+    }
+    for (const rule of rules) {
+      const family = familyOf.get(rule);
       for (const type of rule.spec.eventTypes) {
         const r = route(type);
         r.readers.push(rule);
-        if (rule.triggers.has(type) || rule.ownTypes.has(type)) r.rules.push(rule);
+        if (!rule.triggers.has(type) && !rule.ownTypes.has(type)) continue;
+        if (family === undefined) r.rules.push(rule);
+        else if (family.members[0] === rule) r.rules.push(family);
       }
     }
     // Other keys keep their snapshots: a restore matches state to rules by aggregate identity
@@ -536,7 +554,7 @@ class KeySpace {
     // Key-local time: the latest event time (state expiry counts from it), or a timer's time.
     if (event !== null && ts > this.lastTime[slot]!) this.lastTime[slot] = ts;
     const now = Math.max(this.lastTime[slot]!, ts);
-    let rules: RuleOp[];
+    let rules: ReadonlyArray<RuleOp | ConditionFamily>;
     if (event !== null) {
       const route = this.routes.get(event.type);
       if (route === undefined) return;
@@ -549,7 +567,7 @@ class KeySpace {
           try {
             pass = filter(event);
           } catch (err: unknown) {
-            for (const rule of route.rules) if (rule.usesAggregate(aggs[i]!, this)) rule.error(host, err);
+            for (const rule of route.readers) if (rule.usesAggregate(aggs[i]!, this)) rule.error(host, err);
             continue;
           }
           if (!pass) continue;
@@ -792,6 +810,102 @@ class KeySpace {
   }
 }
 
+/** A rule's answer threw (an error it counted). */
+const THREW = 2;
+
+/**
+ * Rules of a key space whose conditions are the same but for one number (see
+ * RuleConditionShare), visited as one: on a trigger, the rules at both ends
+ * of the number order and a binary search between them find where the
+ * answer changes; only the rules that hold are decided. Every rule still
+ * counts its evaluation. A rule whose condition throws at a probe makes each
+ * rule evaluate on its own (each counting its error).
+ */
+class ConditionFamily {
+  seen = 0;
+  /** Members by ascending number. */
+  private readonly order: RuleOp[];
+  /** Per member (in `members` order), its index in `order`. */
+  private readonly rank: number[];
+  private readonly triggers: ReadonlySet<string>;
+  /** The answer of the latest probe (which may be true although the condition counted an error). */
+  private probed = false;
+
+  /** @param members in the key space's order of rules */
+  constructor(readonly members: RuleOp[]) {
+    this.order = [...members].sort((a, b) => a.spec.conditionShare!.parameter - b.spec.conditionShare!.parameter);
+    const at = new Map(this.order.map((r, i) => [r, i]));
+    this.rank = members.map((r) => at.get(r)!);
+    this.triggers = members[0]!.triggers;
+  }
+
+  moment(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event | null, ts: number, now: number): void {
+    if (event === null || !this.triggers.has(event.type)) return;
+    const order = this.order;
+    const n = order.length;
+    const probe = (i: number): number => {
+      const rule = order[i]!;
+      const errors = rule.counters.errors;
+      rule.bind(host, space, slot, key, event, ts, undefined, now);
+      const answer = rule.testCondition();
+      this.probed = answer;
+      return rule.counters.errors !== errors ? THREW : answer ? 1 : 0;
+    };
+    // Members order[lo..hi-1] hold: found from both ends and a binary search.
+    let lo = 0;
+    let hi = 0;
+    const first = probe(0);
+    const last = first === THREW ? THREW : probe(n - 1);
+    if (first === THREW || last === THREW) {
+      this.each(host, space, slot, key, event, ts, now, first === THREW ? 0 : n - 1);
+      return;
+    }
+    if (first === last) {
+      hi = first === 1 ? n : 0;
+    } else {
+      let a = 0;
+      let b = n - 1;
+      while (b - a > 1) {
+        const mid = (a + b) >>> 1;
+        const answer = probe(mid);
+        if (answer === THREW) {
+          this.each(host, space, slot, key, event, ts, now, mid);
+          return;
+        }
+        if (answer === last) b = mid;
+        else a = mid;
+      }
+      if (first === 1) hi = b;
+      else ((lo = b), (hi = n));
+    }
+    const members = this.members;
+    const rank = this.rank;
+    for (let i = 0; i < members.length; i++) {
+      const rule = members[i]!;
+      rule.counters.evaluations++;
+      const r = rank[i]!;
+      if (r < lo || r >= hi) continue;
+      rule.bind(host, space, slot, key, event, ts, undefined, now);
+      rule.decide();
+    }
+  }
+
+  /** Every member evaluates on its own, except the one whose probe threw (`order[threw]`: its answer is {@link probed}). */
+  private each(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event, ts: number, now: number, threw: number): void {
+    const erred = this.order[threw]!;
+    const answer = this.probed;
+    for (const rule of this.members) {
+      rule.counters.evaluations++;
+      if (rule === erred) {
+        if (answer) rule.decide();
+        continue;
+      }
+      rule.bind(host, space, slot, key, event, ts, undefined, now);
+      if (rule.testCondition()) rule.decide();
+    }
+  }
+}
+
 /** One rule in one partition: its sequences' NFAs and states per key, its condition and decisions. */
 class RuleOp {
   readonly counters: RuleCounters;
@@ -913,21 +1027,42 @@ class RuleOp {
   private evKey = '';
   private evEvent: Event | null = null;
   private evOutput: Output | undefined;
+  private evTime = 0;
   private evNow = 0;
   private evContext: RulePredicateContext | undefined;
 
   private evaluate(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event | null, time: number, output: Output | undefined, now: number): void {
-    const spec = this.spec;
     this.counters.evaluations++;
+    this.bind(host, space, slot, key, event, time, output, now);
+    if (this.test(this.spec.condition)) this.decide();
+  }
+
+  /** Sets up an evaluation (see {@link testCondition}, {@link decide}). */
+  bind(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event | null, time: number, output: Output | undefined, now: number): void {
     this.evHost = host;
     this.evSpace = space;
     this.evSlot = slot;
     this.evKey = key;
     this.evEvent = event;
     this.evOutput = output;
+    this.evTime = time;
     this.evNow = now;
     this.evContext = undefined;
-    if (!this.test(spec.condition)) return;
+  }
+
+  /** The condition in the bound evaluation (errors counted, as false). */
+  testCondition(): boolean {
+    return this.test(this.spec.condition);
+  }
+
+  /** Emits the decision of the bound evaluation (and sets the rule's tag). */
+  decide(): void {
+    const spec = this.spec;
+    const host = this.evHost;
+    const key = this.evKey;
+    const event = this.evEvent;
+    const output = this.evOutput;
+    const time = this.evTime;
     const aggregates = new Array<number | null>(this.aggIndex.length);
     for (let i = 0; i < aggregates.length; i++) aggregates[i] = this.aggregateValue(i);
     const keyValues = splitRuleKey(key, spec.keyFields);
