@@ -240,7 +240,8 @@ function shareOf(seq: { pattern: PatternStageDocument[]; skip?: SkipStrategyDocu
     where: forms[i]!.where === undefined ? null : parametric ? forms[i]!.where!.template : forms[i]!.where!.exact,
     until: forms[i]!.until === undefined ? null : parametric ? forms[i]!.until!.template : forms[i]!.until!.exact,
   }));
-  const key = createHash('sha256').update(JSON.stringify({ stages, on, withinMs, maxPartialMatches })).digest('hex').slice(0, 16);
+  // The window may differ between rules (each partial match times out per rule); whether there is one may not.
+  const key = createHash('sha256').update(JSON.stringify({ stages, on, windowed: withinMs > 0, maxPartialMatches })).digest('hex').slice(0, 16);
   return Object.freeze(parametric ? { key, slot: holes[0]!.slot, parameter: holes[0]!.value } : { key, slot: -1, parameter: 0 });
 }
 

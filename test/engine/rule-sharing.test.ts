@@ -47,7 +47,8 @@ function family(n: number, alone: boolean): object[] {
             { name: 'order', eventTypes: ['order_created'], where: `event.attrs.amount >= ${(i % 7) * 40}${own(i)}` },
             { name: 'paid', eventTypes: ['payment'], where: `event.attrs.order_id == matched.order[0].attrs.order_id${own(i)}` },
           ],
-          within: '15m',
+          // Rules may differ in their window too: each partial match times out per rule.
+          within: `${10 + (i % 3) * 5}m`,
         },
         on: 'timeout',
       },
@@ -57,7 +58,7 @@ function family(n: number, alone: boolean): object[] {
       id: `cart${i}`,
       key: ['user_id'],
       ordering,
-      condition: { sequence: { pattern: [{ name: 'cart', eventTypes: ['add_to_cart'], where: `event.attrs.price >= ${(i % 5) * 30}${own(i)}` }, { name: 'order', eventTypes: ['order_created'], contiguity: 'notFollowedBy' }], within: '20m' } },
+      condition: { sequence: { pattern: [{ name: 'cart', eventTypes: ['add_to_cart'], where: `event.attrs.price >= ${(i % 5) * 30}${own(i)}` }, { name: 'order', eventTypes: ['order_created'], contiguity: 'notFollowedBy' }], within: `${20 + (i % 4) * 5}m` } },
     });
     // A bigger transfer after a first one: the number is in a condition that reads the earlier event.
     out.push({

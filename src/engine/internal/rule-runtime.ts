@@ -72,9 +72,8 @@ class SharedSequence {
   readonly family: CepFamily;
   readonly nfa: CepNfa;
   readonly types: ReadonlySet<string>;
-  readonly withinMs: number;
-  /** Per member index: the rule and the index of the sequence in it. */
-  members: Array<{ rule: RuleOp; seq: number } | undefined> = [];
+  /** Per member index: the rule, the index of the sequence in it and its window (`within`, ms). */
+  members: Array<{ rule: RuleOp; seq: number; within: number } | undefined> = [];
   states: Array<CepState | undefined> = [];
   readonly sink: CepSink = createCepSink();
 
@@ -82,13 +81,13 @@ class SharedSequence {
     this.family = new CepFamily(spec.share!.slot);
     this.nfa = new CepNfa(spec.pattern, this.family);
     this.types = new Set(spec.eventTypes);
-    this.withinMs = this.nfa.pattern.withinMs;
   }
 
   join(rule: RuleOp, seq: number): number {
     const spec = rule.spec.sequences[seq]!;
-    const index = this.family.add(spec.share!.parameter, conditionAt(spec, spec.share!.slot));
-    this.members[index] = { rule, seq };
+    const within = spec.pattern.withinMs ?? 0;
+    const index = this.family.add(spec.share!.parameter, conditionAt(spec, spec.share!.slot), within);
+    this.members[index] = { rule, seq, within };
     return index;
   }
 
@@ -619,20 +618,23 @@ class KeySpace {
       if (before === undefined && after !== undefined) this.noteActiveSeq(slot, seq);
       if (sink.matches.length === 0 && sink.timeouts.length === 0 && sink.dropped === 0 && sink.conditionErrors === 0) continue;
       const members = seq.members;
-      const give = (kind: 'match' | 'timeout', match: CepMatch, time: number) =>
+      // A match completed by its last event is decided then; one completed by an absence
+      // running out, when it ran out (the member's window after the first event).
+      const give = (kind: 'match' | 'timeout', match: CepMatch) =>
         forEachMember(match.members!, (m) => {
           const member = members[m];
           if (member === undefined) return;
           const rule = member.rule;
+          const within = member.within;
+          const time = kind === 'timeout' ? (match as CepTimeout).timeoutTimestamp : within > 0 ? Math.max(match.lastTimestamp, Math.min(ts, match.firstTimestamp + within)) : ts;
           rule.pending.push({ seq: member.seq, kind, match, time });
           if (rule.given !== stamp) {
             rule.given = stamp;
             touched.push(rule);
           }
         });
-      const within = seq.withinMs;
-      for (const m of sink.matches) give('match', m, within > 0 ? Math.max(m.lastTimestamp, Math.min(ts, m.firstTimestamp + within)) : ts);
-      for (const t of sink.timeouts) give('timeout', t, (t as CepTimeout).timeoutTimestamp);
+      for (const m of sink.matches) give('match', m);
+      for (const t of sink.timeouts) give('timeout', t);
       for (const m of sink.droppedMembers) {
         const member = members[m];
         if (member !== undefined) member.rule.counters.droppedPartialMatches++;

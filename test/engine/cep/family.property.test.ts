@@ -96,13 +96,13 @@ function buildPattern(choices: StageChoice[], withinMs: number, hole: number, ki
 type Op =
   | { kind: 'event'; type: 'a' | 'b' | 'c' | 'x'; price: number; dt: number }
   | { kind: 'tick'; dt: number }
-  | { kind: 'join'; L: number }
+  | { kind: 'join'; L: number; w: number }
   | { kind: 'leave'; which: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 12, arbitrary: fc.record({ kind: fc.constant('event' as const), type: fc.constantFrom('a', 'b', 'c', 'x'), price: fc.constantFrom(0, 1, 2, 3, 4, 9), dt: fc.integer({ min: 0, max: 6 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), dt: fc.integer({ min: 0, max: 25 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('join' as const), L: fc.integer({ min: -2, max: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('join' as const), L: fc.integer({ min: -2, max: 4 }), w: fc.constantFrom(10, 20, 30) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('leave' as const), which: fc.nat() }) },
 );
 
@@ -137,18 +137,22 @@ const runsOf = (state: CepState | undefined, member?: number) =>
     .map((pm) => JSON.stringify([pm.n, pm.st, pm.k.filter((_, i) => i % 3 !== 1), pm.ev.map((e) => e.attrs['label'])]))
     .sort();
 
-function run(choices: StageChoice[], withinMs: number, holeAt: number, kind: HoleKind, literals: number[], ops: Op[], bound: number): { outputs: number; splits: number } {
+/**
+ * `windowed`: whether the pattern has a window; each member then has its own
+ * (`w` of its literal pair), as rules that differ in `within` do.
+ */
+function run(choices: StageChoice[], windowed: boolean, holeAt: number, kind: HoleKind, literals: Array<{ L: number; w: number }>, ops: Op[], bound: number): { outputs: number; splits: number } {
   const hole = Math.min(holeAt, choices.length - 1);
   const family = new CepFamily(hole);
-  const shared = new CepNfa(buildPattern(choices, withinMs, hole, kind, literals[0]!, bound), family);
+  const shared = new CepNfa(buildPattern(choices, windowed ? literals[0]!.w : 0, hole, kind, literals[0]!.L, bound), family);
   let famState: CepState | undefined;
   const members: Alone[] = [];
-  const join = (L: number) => {
-    const spec = buildPattern(choices, withinMs, hole, kind, L, bound);
-    const index = family.add(L, spec.stages[hole]!.condition);
+  const join = (L: number, w: number) => {
+    const spec = buildPattern(choices, windowed ? w : 0, hole, kind, L, bound);
+    const index = family.add(L, spec.stages[hole]!.condition, spec.withinMs);
     members.push({ L, nfa: new CepNfa(spec), state: undefined, trace: { out: [], dropped: 0, errors: 0 }, index });
   };
-  for (const L of literals) join(L);
+  for (const { L, w } of literals) join(L, w);
   const famTraces = new Map<number, Trace>();
   const famTrace = (index: number) => {
     let t = famTraces.get(index);
@@ -180,7 +184,7 @@ function run(choices: StageChoice[], withinMs: number, holeAt: number, kind: Hol
   };
   ops.forEach((op, n) => {
     if (op.kind === 'join') {
-      if (members.length < 8) join(op.L);
+      if (members.length < 8) join(op.L, op.w);
       return;
     }
     if (op.kind === 'leave') {
@@ -228,18 +232,18 @@ const LATE_JOINER_ERROR = [
     { type: 'a', contiguity: 'strict', quant: 'one', inner: 'default', negation: 'none' },
     { type: 'c', contiguity: 'strict', quant: 'one', inner: 'default', negation: 'none' },
   ],
-  0,
+  false,
   1,
   'atLeast',
-  [0],
+  [{ L: 0, w: 10 }],
   [
     { kind: 'event', type: 'a', price: 0, dt: 0 },
-    { kind: 'join', L: 0 },
+    { kind: 'join', L: 0, w: 10 },
     { kind: 'event', type: 'c', price: 9, dt: 0 },
     { kind: 'event', type: 'a', price: 0, dt: 0 },
   ],
   3,
-] as [StageChoice[], number, number, HoleKind, number[], Op[], number];
+] as [StageChoice[], boolean, number, HoleKind, Array<{ L: number; w: number }>, Op[], number];
 
 describe('an NFA shared by a family of members', () => {
   it('gives every member exactly what its own NFA gives', () => {
@@ -248,10 +252,10 @@ describe('an NFA shared by a family of members', () => {
     fc.assert(
       fc.property(
         fc.array(stageArb, { minLength: 1, maxLength: 3 }),
-        fc.constantFrom(0, 0, 10, 30),
+        fc.boolean(),
         fc.nat({ max: 2 }),
         fc.constantFrom<HoleKind>('atLeast', 'aboveEarlier', 'atMost'),
-        fc.array(fc.integer({ min: -2, max: 4 }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.record({ L: fc.integer({ min: -2, max: 4 }), w: fc.constantFrom(10, 20, 30) }), { minLength: 1, maxLength: 5 }),
         fc.array(opArb, { minLength: 1, maxLength: 40 }),
         fc.constantFrom(3, 200),
         (choices, within, hole, kind, literals, ops, bound) => {

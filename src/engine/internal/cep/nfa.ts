@@ -142,18 +142,32 @@ export class CepFamily {
   /** `prefix[i]`: bit set of `order[0..i-1]`. */
   prefix: number[][] = [[]];
   private readonly params: number[] = [];
+  private readonly windows: number[] = [];
   readonly conds: Array<CepCondition | undefined> = [];
+  /** Members online by ascending window (`within`, ms), their windows, and `windowPrefix[i]`: bit set of `byWindow[0..i-1]`. */
+  byWindow: number[] = [];
+  windowSorted: number[] = [];
+  windowPrefix: number[][] = [[]];
+  /** The shortest window of a member online (0: none has a window). */
+  minWindow = 0;
+  /** Members online have different windows. */
+  variableWindow = false;
   private readonly free: number[] = [];
   private readonly present: boolean[] = [];
 
   /** @param slot condition slot whose number differs between members (stage index; stages + index for `until`); -1: none. */
   constructor(readonly slot: number) {}
 
-  /** Adds a member with its number and its condition at the slot; returns its index. */
-  add(parameter: number, cond: CepCondition | undefined): number {
+  /**
+   * Adds a member with its number, its condition at the slot and its window
+   * (`within`, ms; members may differ in it, but all have one or none);
+   * returns its index.
+   */
+  add(parameter: number, cond: CepCondition | undefined, windowMs = 0): number {
     const index = this.free.length > 0 ? this.free.pop()! : this.conds.length;
     this.conds[index] = cond;
     this.params[index] = parameter;
+    this.windows[index] = windowMs;
     this.present[index] = true;
     this.reorder();
     return index;
@@ -185,6 +199,28 @@ export class CepFamily {
     }
     this.prefix = prefix;
     this.live = prefix[order.length]!;
+    const byWindow = [...order].sort((a, b) => this.windows[a]! - this.windows[b]! || a - b);
+    const windowPrefix: number[][] = [prefix[0]!];
+    for (let i = 0; i < byWindow.length; i++) {
+      const next = windowPrefix[i]!.slice();
+      next[byWindow[i]! >>> 5]! |= 1 << (byWindow[i]! & 31);
+      windowPrefix.push(next);
+    }
+    this.byWindow = byWindow;
+    this.windowSorted = byWindow.map((m) => this.windows[m]!);
+    this.windowPrefix = windowPrefix;
+    this.minWindow = this.windowSorted[0] ?? 0;
+    this.variableWindow = byWindow.length > 0 && this.windowSorted[byWindow.length - 1] !== this.minWindow;
+  }
+
+  /** The shortest window among the members of `set` (Infinity when none is online). */
+  minWindowOf(set: readonly number[]): number {
+    const order = this.byWindow;
+    for (let i = 0; i < order.length; i++) {
+      const m = order[i]!;
+      if (((set[m >>> 5] ?? 0) & (1 << (m & 31))) !== 0) return this.windowSorted[i]!;
+    }
+    return Infinity;
   }
 }
 
@@ -405,7 +441,10 @@ export class CepNfa {
    */
   advanceTimeInto(state: CepState | undefined, timestamp: number, sink: CepSink): CepState | undefined {
     if (state === undefined) return undefined;
-    const window = this.windowMs;
+    const fam = this.fam;
+    if (fam !== null && fam.variableWindow) return this.advanceMembers(state, timestamp, sink, fam);
+    // A family's members share one window, which may not be the pattern's own.
+    const window = fam !== null && fam.order.length > 0 ? fam.minWindow : this.windowMs;
     if (window <= 0) return state;
     const pms = state.pm;
     // Partial matches are ordered by start, so the expired ones are a prefix.
@@ -429,6 +468,53 @@ export class CepNfa {
     return isCepStateEmpty(state) ? undefined : state;
   }
 
+  /**
+   * {@link advanceTimeInto} for a family whose members have different
+   * windows: each partial match times out (or, pending, completes) for the
+   * members whose window elapsed, in groups of one window each, and lives on
+   * for the others.
+   */
+  private advanceMembers(state: CepState, timestamp: number, sink: CepSink, fam: CepFamily): CepState | undefined {
+    const pms = state.pm;
+    const potential = this.potential;
+    if (potential.length !== 0) potential.length = 0;
+    const sorted = fam.windowSorted;
+    let w = 0;
+    let i = 0;
+    for (; i < pms.length; i++) {
+      const pm = pms[i]!;
+      const elapsed = timestamp - pm.st;
+      // Ordered by start: no later partial match has reached even the shortest window.
+      if (elapsed < fam.minWindow) break;
+      let k = 0;
+      while (k < sorted.length && sorted[k]! <= elapsed) k++;
+      const ended = maskAnd(pm.m!, fam.windowPrefix[k]!);
+      if (!maskEmpty(ended)) {
+        const pending = this.nodes[pm.n]!.kind === NodeKind.Pending;
+        for (let j = 0; j < k; ) {
+          let j2 = j + 1;
+          while (j2 < k && sorted[j2] === sorted[j]) j2++;
+          const group = maskAnd(ended, maskAndNot(fam.windowPrefix[j2]!, fam.windowPrefix[j]!));
+          if (!maskEmpty(group)) {
+            const part: CepPartialMatch = { n: pm.n, st: pm.st, ss: pm.ss, ev: pm.ev.slice(), k: pm.k.slice(), m: group };
+            if (pending) potential.push(part);
+            else if (this.pattern.emitTimeouts) sink.timeouts.push(this.timeoutOf(part, pm.st + sorted[j]!));
+          }
+          j = j2;
+        }
+        const rest = maskAndNot(pm.m!, ended);
+        if (maskEmpty(rest)) continue;
+        pm.m = rest;
+      }
+      pms[w++] = pm;
+    }
+    for (; i < pms.length; i++) pms[w++] = pms[i]!;
+    pms.length = w;
+    this.emitCompleted(state, potential, sink);
+    if (potential.length !== 0) potential.length = 0;
+    return isCepStateEmpty(state) ? undefined : state;
+  }
+
   /** {@link advanceTimeInto} returning a fresh {@link CepStep}. */
   advanceTime(state: CepState | undefined, timestamp: number): CepStep {
     const sink = createCepSink();
@@ -441,9 +527,23 @@ export class CepNfa {
    * changes nothing. Register one timer per key at this time.
    */
   nextTimerAt(state: CepState | undefined): number {
-    if (state === undefined || this.windowMs <= 0 || state.pm.length === 0) return NO_TIMER;
+    if (state === undefined || state.pm.length === 0) return NO_TIMER;
+    const fam = this.fam;
+    if (fam !== null && fam.variableWindow) {
+      // The earliest start plus the shortest window among its members, over the partial
+      // matches that could still come first.
+      let next = NO_TIMER;
+      for (const pm of state.pm) {
+        if (pm.st + fam.minWindow >= next) break;
+        const t = pm.st + fam.minWindowOf(pm.m!);
+        if (t < next) next = t;
+      }
+      return next;
+    }
+    const window = fam !== null && fam.order.length > 0 ? fam.minWindow : this.windowMs;
+    if (window <= 0) return NO_TIMER;
     // Partial matches are ordered by start timestamp.
-    return state.pm[0]!.st + this.windowMs;
+    return state.pm[0]!.st + window;
   }
 
   /** True when the state holds nothing but the start state. */
