@@ -223,11 +223,9 @@ interface StageForms {
  * What lets rules share one sequence computation: sequences of one key space
  * with the same `key` are the same pattern except, at most, for the number at
  * condition `slot` (the NFA's slot: stage index for `where`, number of stages
- * plus stage index for `until`). Only patterns without an after-match skip
- * strategy share: with one, what a match prunes depends on the rule.
+ * plus stage index for `until`), and their windows (`within`) may differ.
  */
-function shareOf(seq: { pattern: PatternStageDocument[]; skip?: SkipStrategyDocument }, on: string, withinMs: number, maxPartialMatches: number, forms: StageForms[]): RuleSequenceShare | null {
-  if (seq.skip !== undefined && seq.skip !== 'noSkip') return null;
+function shareOf(seq: { pattern: PatternStageDocument[]; skip?: SkipStrategyDocument }, on: string, withinMs: number, maxPartialMatches: number, forms: StageForms[]): RuleSequenceShare {
   const holes: Array<{ slot: number; value: number }> = [];
   forms.forEach((f, i) => {
     if (f.where?.parameter) holes.push({ slot: i, value: f.where.parameter.value });
@@ -241,7 +239,7 @@ function shareOf(seq: { pattern: PatternStageDocument[]; skip?: SkipStrategyDocu
     until: forms[i]!.until === undefined ? null : parametric ? forms[i]!.until!.template : forms[i]!.until!.exact,
   }));
   // The window may differ between rules (each partial match times out per rule); whether there is one may not.
-  const key = createHash('sha256').update(JSON.stringify({ stages, on, windowed: withinMs > 0, maxPartialMatches })).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(JSON.stringify({ stages, on, windowed: withinMs > 0, skip: seq.skip ?? 'noSkip', maxPartialMatches })).digest('hex').slice(0, 16);
   return Object.freeze(parametric ? { key, slot: holes[0]!.slot, parameter: holes[0]!.value } : { key, slot: -1, parameter: 0 });
 }
 

@@ -60,6 +60,13 @@ function family(n: number, alone: boolean): object[] {
       ordering,
       condition: { sequence: { pattern: [{ name: 'cart', eventTypes: ['add_to_cart'], where: `event.attrs.price >= ${(i % 5) * 30}${own(i)}` }, { name: 'order', eventTypes: ['order_created'], contiguity: 'notFollowedBy' }], within: `${20 + (i % 4) * 5}m` } },
     });
+    // Failed logins with an after-match skip strategy; rules differ in their window.
+    out.push({
+      id: `fails${i}`,
+      key: ['user_id'],
+      ordering,
+      condition: { sequence: { pattern: [{ name: 'fail', eventTypes: ['login'], where: `event.attrs.success == false${own(i)}`, times: 2 }], within: `${1 + (i % 3)}m`, skip: 'skipPastLastEvent' } },
+    });
     // A bigger transfer after a first one: the number is in a condition that reads the earlier event.
     out.push({
       id: `bigger${i}`,
@@ -148,7 +155,7 @@ describe('rules sharing one sequence computation', () => {
     }
     expect(shared.decisions.length).toBeGreaterThan(1_000);
     // Every shape decided something.
-    for (const prefix of ['unpaid', 'cart', 'bigger']) expect(shared.decisions.some((d) => d.ruleId.startsWith(prefix))).toBe(true);
+    for (const prefix of ['unpaid', 'cart', 'bigger', 'fails']) expect(shared.decisions.some((d) => d.ruleId.startsWith(prefix))).toBe(true);
     expect(sortedOf(shared.decisions)).toEqual(sortedOf(alone.decisions));
     const counters = (r: typeof shared) => r.rt.counters().map((c) => ({ id: c.id, evaluations: c.evaluations, decisions: c.decisions, errors: c.errors, late: c.late, dropped: c.droppedPartialMatches })).sort((a, b) => a.id.localeCompare(b.id));
     expect(counters(shared)).toEqual(counters(alone));

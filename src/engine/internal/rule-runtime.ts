@@ -100,21 +100,24 @@ class SharedSequence {
     for (let slot = 0; slot < states.length; slot++) {
       const st = states[slot];
       if (st === undefined) continue;
-      let n = 0;
       let touched = false;
-      for (const pm of st.pm) {
-        const m = pm.m!;
-        let hit = false;
-        for (let w = 0; w < m.length; w++) if ((m[w]! & (out[w] ?? 0)) !== 0) hit = true;
-        if (hit) {
-          touched = true;
-          pm.m = m.map((x, w) => x & ~(out[w] ?? 0));
-          if (maskEmpty(pm.m)) continue;
+      // Partial matches and completed matches held back by a skip strategy.
+      for (const list of [st.pm, st.done]) {
+        let n = 0;
+        for (const pm of list) {
+          const m = pm.m!;
+          let hit = false;
+          for (let w = 0; w < m.length; w++) if ((m[w]! & (out[w] ?? 0)) !== 0) hit = true;
+          if (hit) {
+            touched = true;
+            pm.m = m.map((x, w) => x & ~(out[w] ?? 0));
+            if (maskEmpty(pm.m)) continue;
+          }
+          list[n++] = pm;
         }
-        st.pm[n++] = pm;
+        list.length = n;
       }
-      st.pm.length = n;
-      if (n === 0 && st.done.length === 0) states[slot] = undefined;
+      if (st.pm.length === 0 && st.done.length === 0) states[slot] = undefined;
       if (touched) changed.push(slot);
     }
     for (const i of indexes) {
@@ -785,21 +788,23 @@ class KeySpace {
         seq.states[slot] = undefined;
         continue;
       }
-      let n = 0;
-      for (const pm of state.pm) {
-        const mask: number[] = [];
-        forEachMember(pm.m ?? [], (old) => {
-          const index = map!.get(old);
-          if (index === undefined) return;
-          while (mask.length <= index >>> 5) mask.push(0);
-          mask[index >>> 5]! |= 1 << (index & 31);
-        });
-        if (maskEmpty(mask)) continue;
-        pm.m = mask;
-        state.pm[n++] = pm;
+      for (const list of [state.pm, state.done]) {
+        let n = 0;
+        for (const pm of list) {
+          const mask: number[] = [];
+          forEachMember(pm.m ?? [], (old) => {
+            const index = map!.get(old);
+            if (index === undefined) return;
+            while (mask.length <= index >>> 5) mask.push(0);
+            mask[index >>> 5]! |= 1 << (index & 31);
+          });
+          if (maskEmpty(mask)) continue;
+          pm.m = mask;
+          list[n++] = pm;
+        }
+        list.length = n;
       }
-      state.pm.length = n;
-      if (n === 0 && state.done.length === 0) seq.states[slot] = undefined;
+      if (state.pm.length === 0 && state.done.length === 0) seq.states[slot] = undefined;
     }
     this.restoredSeqs = [];
     this.restoredTables = undefined;

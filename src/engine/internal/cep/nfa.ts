@@ -951,6 +951,10 @@ export class CepNfa {
       for (let i = 0; i < potential.length; i++) sink.matches.push(this.matchOf(potential[i]!));
       return;
     }
+    if (this.fam !== null) {
+      this.emitCompletedMembers(state, potential, sink);
+      return;
+    }
     const done = state.done;
     for (let i = 0; i < potential.length; i++) done.push(potential[i]!);
     if (done.length === 0) return;
@@ -964,6 +968,82 @@ export class CepNfa {
       this.prune(m, pms);
       this.prune(m, done);
       sink.matches.push(this.matchOf(m));
+    }
+  }
+
+  /**
+   * {@link emitCompleted} with a skip strategy, for each member as its own NFA
+   * would: a completed match is released to the members with no partial match
+   * that started before it, and prunes for those members only; the others keep
+   * it held (and, as their partial match started before every later match too,
+   * every later one).
+   */
+  private emitCompletedMembers(state: CepState, potential: CepPartialMatch[], sink: CepSink): void {
+    const done = state.done;
+    for (let i = 0; i < potential.length; i++) done.push(potential[i]!);
+    if (done.length === 0) return;
+    done.sort(compareCompleted);
+    const pms = state.pm;
+    let w = 0;
+    for (let i = 0; i < done.length; i++) {
+      const m = done[i]!;
+      const mask = m.m!;
+      if (maskEmpty(mask)) continue; // pruned away for all its members
+      let before: number[] = [];
+      for (let j = 0; j < pms.length; j++) {
+        const pm = pms[j]!;
+        if (compareStart(m, pm) <= 0) break;
+        before = maskOr(before, pm.m!);
+      }
+      const release = maskAndNot(mask, before);
+      const held = maskAndNot(mask, release);
+      if (!maskEmpty(release)) {
+        this.pruneMembers(m, pms, 0, release);
+        this.pruneMembers(m, done, i + 1, release);
+        sink.matches.push(this.matchOf({ n: m.n, st: m.st, ss: m.ss, ev: m.ev, k: m.k, m: release }));
+      }
+      if (!maskEmpty(held)) {
+        m.m = held;
+        done[w++] = m;
+      }
+    }
+    done.length = w;
+    // Partial matches left to no member go.
+    let n = 0;
+    for (let j = 0; j < pms.length; j++) if (!maskEmpty(pms[j]!.m!)) pms[n++] = pms[j]!;
+    pms.length = n;
+  }
+
+  /** {@link prune} for the members of `members` only, from `list[from]` on (a match left to no member keeps an empty set). */
+  private pruneMembers(match: CepPartialMatch, list: CepPartialMatch[], from: number, members: readonly number[]): void {
+    const point = this.prunePoint(match);
+    if (point === null) return;
+    for (let r = from; r < list.length; r++) {
+      const x = list[r]!;
+      const c = x.st !== point.ts ? x.st - point.ts : x.ss - point.seq;
+      if (c < 0 || (point.inclusive && c === 0)) x.m = maskAndNot(x.m!, members);
+    }
+  }
+
+  /** Where AfterMatchSkipStrategy.prune cuts after `match` (null: nowhere). */
+  private prunePoint(match: CepPartialMatch): { ts: number; seq: number; inclusive: boolean } | null {
+    const k = match.k;
+    switch (this.skipKind) {
+      case SKIP_TO_NEXT:
+        return { ts: k[2]!, seq: k[1]!, inclusive: true };
+      case SKIP_PAST_LAST:
+        return { ts: k[k.length - 1]!, seq: k[k.length - 2]!, inclusive: true };
+      default: {
+        const stage = this.pattern.skipStage;
+        let at = -1;
+        for (let i = 0; i < k.length; i += 3) {
+          if (k[i] === stage) {
+            at = i;
+            if (this.skipKind === SKIP_TO_FIRST) break;
+          }
+        }
+        return at < 0 ? null : { ts: k[at + 2]!, seq: k[at + 1]!, inclusive: false };
+      }
     }
   }
 
@@ -1018,6 +1098,11 @@ export class CepNfa {
     if (pms.length <= max) return;
     if (this.fam !== null) {
       this.enforceMemberBound(pms, max, sink);
+      // Dropping the earliest partial matches may release held completed ones.
+      if (state.done.length > 0) {
+        if (this.potential.length !== 0) this.potential.length = 0;
+        this.emitCompleted(state, this.potential, sink);
+      }
       return;
     }
     const drop = pms.length - max;
