@@ -1,5 +1,6 @@
 import type { RootDatabase, Database } from 'lmdb';
 import type { Decision } from '../../engine/index.js';
+import { decodeDecision, encodeDecision } from './decision-codec.js';
 
 /** Filters of {@link LmdbDecisionStore.list}. */
 export interface DecisionQuery {
@@ -28,25 +29,48 @@ export interface LmdbDecisionStore {
   flushed(): Promise<void>;
 }
 
+/**
+ * Moves decisions stored as msgpack maps (the `decisions` table of earlier
+ * versions) into binary records, same positions, once.
+ */
+function migrateMsgpackDecisions(root: RootDatabase, records: Database<Uint8Array, number>): void {
+  const legacy: Database<Decision, number> = root.openDB({ name: 'decisions', encoding: 'msgpack' });
+  if (legacy.getCount() === 0) return;
+  root.transactionSync(() => {
+    for (const { key, value } of legacy.getRange()) records.putSync(key, encodeDecision(value));
+    legacy.clearSync();
+  });
+}
+
 /** Most stored entries a filtered `list` looks at before giving up. */
 const MAX_SCAN = 200_000;
 
 /** Opens the decision tables of an LMDB environment. */
 export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecisions: number }): LmdbDecisionStore {
-  const byPosition: Database<Decision, number> = root.openDB({ name: 'decisions', encoding: 'msgpack' });
+  const records: Database<Uint8Array, number> = root.openDB({ name: 'decision-records', encoding: 'binary' });
   const byId: Database<number, string> = root.openDB({ name: 'decision-ids', encoding: 'msgpack' });
-  let count = byPosition.getCount();
+  migrateMsgpackDecisions(root, records);
+  let count = records.getCount();
   let next = 1;
-  for (const key of byPosition.getKeys({ reverse: true, limit: 1 })) next = key + 1;
+  for (const key of records.getKeys({ reverse: true, limit: 1 })) next = key + 1;
   const trim = (): void => {
     if (count <= options.maxDecisions) return;
     let removed = 0;
-    for (const { key, value } of byPosition.getRange({ limit: count - options.maxDecisions })) {
-      void byPosition.remove(key);
-      void byId.remove(value.id);
+    for (const { key, value } of records.getRange({ limit: count - options.maxDecisions })) {
+      void records.remove(key);
+      void byId.remove(decodeDecision(value).id);
       removed++;
     }
     count -= removed;
+  };
+  const byPosition = {
+    get: (position: number): Decision | undefined => {
+      const bytes = records.get(position);
+      return bytes === undefined ? undefined : decodeDecision(bytes);
+    },
+    *getRange(range: { reverse: boolean; start?: number }): IterableIterator<{ key: number; value: Decision }> {
+      for (const { key, value } of records.getRange(range)) yield { key, value: decodeDecision(value) };
+    },
   };
   return {
     addNew(decisions) {
@@ -54,7 +78,7 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
       for (const d of decisions) {
         if (byId.get(d.id) !== undefined) continue;
         const position = next++;
-        void byPosition.put(position, d);
+        void records.put(position, encodeDecision(d));
         void byId.put(d.id, position);
         fresh.push(d);
         count++;
