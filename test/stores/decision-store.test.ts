@@ -79,6 +79,41 @@ describe('the LMDB decision store', () => {
     await root.close();
   });
 
+  it('stores each decision once across a replay, looking ids up only at or below the offsets already decided', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portrait-decisions-'));
+    dirs.push(dir);
+    let root = open({ path: dir, maxDbs: 16, compression: false });
+    let store = openLmdbDecisionStore(root, { maxDecisions: 100 });
+    expect(store.addNew([decision(1), decision(2), decision(3, { partition: 1 })]).length).toBe(3);
+    await store.flushed();
+    await root.close();
+    // After a restart the log replays from a checkpoint: offsets 1-3 again, then new ones.
+    root = open({ path: dir, maxDbs: 16, compression: false });
+    store = openLmdbDecisionStore(root, { maxDecisions: 100 });
+    const replay = [decision(1), decision(2), decision(3, { partition: 1 }), decision(3), decision(2, { partition: 1, id: 'r1:1:1:2:0' }), decision(4)];
+    // Partition 0 decided up to 2, partition 1 up to 3: offset 3 of partition 0 is new, offset 2 of partition 1 is looked up (new: another id).
+    expect(store.addNew(replay).map((d) => [d.partition, d.offset])).toEqual([[0, 3], [1, 2], [0, 4]]);
+    expect(store.get('\u0000offset:0')).toBeUndefined();
+    await store.flushed();
+    expect(store.count()).toBe(6);
+    await root.close();
+  });
+
+  it('takes the offsets already decided from the records of a store written without them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portrait-decisions-'));
+    dirs.push(dir);
+    let root = open({ path: dir, maxDbs: 16, compression: false });
+    const legacy: Database<Decision, number> = root.openDB({ name: 'decisions', encoding: 'msgpack' });
+    const ids: Database<number, string> = root.openDB({ name: 'decision-ids', encoding: 'msgpack' });
+    await legacy.put(1, decision(7));
+    await ids.put(decision(7).id, 1);
+    await root.close();
+    root = open({ path: dir, maxDbs: 16, compression: false });
+    const store = openLmdbDecisionStore(root, { maxDecisions: 100 });
+    expect(store.addNew([decision(7), decision(8)]).map((d) => d.offset)).toEqual([8]);
+    await root.close();
+  });
+
   it('keeps at most maxDecisions, dropping the oldest and their ids', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'portrait-decisions-'));
     dirs.push(dir);

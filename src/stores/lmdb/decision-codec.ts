@@ -2,7 +2,8 @@ import { BinaryReader, BinaryWriter, setAttr, type AttrValue, type Decision } fr
 
 /**
  * The stored form of a decision: a flat binary record (strings and numbers in
- * field order), several times cheaper to write than a msgpack map of the same
+ * field order; short ASCII strings byte by byte, see BinaryWriter.str16),
+ * several times cheaper to write than a msgpack map of the same
  * object, whose nested shapes (attributes of each event type, stage names,
  * key fields) differ from rule to rule.
  */
@@ -17,17 +18,17 @@ function writeAttrs(w: BinaryWriter, attrs: Readonly<Record<string, AttrValue>>)
   w.u32(0);
   let n = 0;
   for (const name in attrs) {
-    w.str(name);
-    w.value(attrs[name]);
+    w.str16(name);
+    w.value16(attrs[name]);
     n++;
   }
   w.patchU32(countAt, n);
 }
 
 function writeEvent(w: BinaryWriter, e: StoredEvent): void {
-  w.str(e.type);
+  w.str16(e.type);
   w.f64(e.time);
-  w.str(e.key);
+  w.str16(e.key);
   writeAttrs(w, e.attrs);
 }
 
@@ -35,14 +36,14 @@ function writeEvent(w: BinaryWriter, e: StoredEvent): void {
 export function encodeDecision(d: Decision): Uint8Array {
   const w = writer.reset();
   w.u8(FORMAT);
-  w.str(d.id);
-  w.str(d.ruleId);
+  w.str16(d.id);
+  w.str16(d.ruleId);
   w.f64(d.version);
   writeAttrs(w, d.key);
   if (d.entity === null) w.u8(0);
   else {
     w.u8(1);
-    w.str(d.entity);
+    w.str16(d.entity);
   }
   w.u8(d.outcome === 'match' ? 0 : 1);
   w.u8(d.trigger === 'event' ? 0 : 1);
@@ -61,7 +62,7 @@ export function encodeDecision(d: Decision): Uint8Array {
     let n = 0;
     for (const stage in d.matched) {
       const events = d.matched[stage]!;
-      w.str(stage);
+      w.str16(stage);
       w.u32(events.length);
       for (const e of events) writeEvent(w, e);
       n++;
@@ -79,16 +80,16 @@ function readAttrs(r: BinaryReader): Record<string, AttrValue> {
   const n = r.u32();
   const attrs: Record<string, AttrValue> = {};
   for (let i = 0; i < n; i++) {
-    const name = r.str();
-    setAttr(attrs, name, r.value());
+    const name = r.str16();
+    setAttr(attrs, name, r.value16());
   }
   return attrs;
 }
 
 function readEvent(r: BinaryReader): StoredEvent {
-  const type = r.str();
+  const type = r.str16();
   const time = r.f64();
-  const key = r.str();
+  const key = r.str16();
   return { type, time, key, attrs: readAttrs(r) };
 }
 
@@ -97,11 +98,11 @@ export function decodeDecision(bytes: Uint8Array): Decision {
   const r = new BinaryReader(bytes);
   const format = r.u8();
   if (format !== FORMAT) throw new Error(`unknown decision record format ${format}`);
-  const id = r.str();
-  const ruleId = r.str();
+  const id = r.str16();
+  const ruleId = r.str16();
   const version = r.f64();
   const key = readAttrs(r);
-  const entity = r.u8() === 0 ? null : r.str();
+  const entity = r.u8() === 0 ? null : r.str16();
   const outcome = r.u8() === 0 ? 'match' : 'timeout';
   const trigger = r.u8() === 0 ? 'event' : 'timer';
   const time = r.f64();
@@ -112,7 +113,7 @@ export function decodeDecision(bytes: Uint8Array): Decision {
     const stages: Record<string, StoredEvent[]> = {};
     const n = r.u32();
     for (let i = 0; i < n; i++) {
-      const stage = r.str();
+      const stage = r.str16();
       const count = r.u32();
       const events = new Array<StoredEvent>(count);
       for (let j = 0; j < count; j++) events[j] = readEvent(r);

@@ -42,6 +42,28 @@ function migrateMsgpackDecisions(root: RootDatabase, records: Database<Uint8Arra
   });
 }
 
+/** Key of a partition's high-water mark in the id table (ids never start with NUL). */
+function highWaterKey(partition: number): string {
+  return `\u0000offset:${partition}`;
+}
+
+/**
+ * Per partition, the highest log offset of a decision stored: a decision above
+ * it is new without a lookup. Marks are kept in the id table; a store without
+ * them (written by an earlier version) gets them from its records, once.
+ */
+function storedHighWater(records: Database<Uint8Array, number>, byId: Database<number, string>): Map<number, number> {
+  const marks = new Map<number, number>();
+  for (const { key, value } of byId.getRange({ start: '\u0000offset:', end: '\u0000offset;' })) marks.set(Number(key.slice('\u0000offset:'.length)), value);
+  if (marks.size > 0 || records.getCount() === 0) return marks;
+  for (const { value } of records.getRange()) {
+    const d = decodeDecision(value);
+    if (d.offset > (marks.get(d.partition) ?? -1)) marks.set(d.partition, d.offset);
+  }
+  for (const [partition, offset] of marks) byId.putSync(highWaterKey(partition), offset);
+  return marks;
+}
+
 /** Most stored entries a filtered `list` looks at before giving up. */
 const MAX_SCAN = 200_000;
 
@@ -50,6 +72,7 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
   const records: Database<Uint8Array, number> = root.openDB({ name: 'decision-records', encoding: 'binary' });
   const byId: Database<number, string> = root.openDB({ name: 'decision-ids', encoding: 'msgpack' });
   migrateMsgpackDecisions(root, records);
+  const stored = storedHighWater(records, byId);
   let count = records.getCount();
   let next = 1;
   for (const key of records.getKeys({ reverse: true, limit: 1 })) next = key + 1;
@@ -74,15 +97,23 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
   };
   return {
     addNew(decisions) {
+      // The high-water marks first: LMDB commits writes in order, so a stored decision is never
+      // above its partition's committed mark.
+      const raised = new Map<number, number>();
+      for (const d of decisions) if (d.offset > (raised.get(d.partition) ?? stored.get(d.partition) ?? -1)) raised.set(d.partition, d.offset);
+      for (const [partition, offset] of raised) void byId.put(highWaterKey(partition), offset);
       const fresh: Decision[] = [];
       for (const d of decisions) {
-        if (byId.get(d.id) !== undefined) continue;
+        // Only a decision at or below its partition's mark (a replay after a crash) can be stored already.
+        const mark = stored.get(d.partition);
+        if (mark !== undefined && d.offset <= mark && byId.get(d.id) !== undefined) continue;
         const position = next++;
         void records.put(position, encodeDecision(d));
         void byId.put(d.id, position);
         fresh.push(d);
         count++;
       }
+      for (const [partition, offset] of raised) stored.set(partition, offset);
       trim();
       return fresh;
     },
@@ -100,6 +131,7 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
       return out;
     },
     get(id) {
+      if (id.startsWith('\u0000')) return undefined; // the high-water marks
       const position = byId.get(id);
       return position === undefined ? undefined : byPosition.get(position);
     },
