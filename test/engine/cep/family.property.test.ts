@@ -67,16 +67,23 @@ function holeCondition(kind: HoleKind, type: string, earlier: string | null, L: 
   }
 }
 
+/** Stage `i` loops without bound (and is not negated), so it may have an `until`. */
+function untilStage(choices: StageChoice[], i: number): boolean {
+  const c = choices[i]!;
+  return c.quant === 'oneOrMore' && (i === 0 || c.negation === 'none');
+}
+
 type SkipChoice = 'noSkip' | 'skipToNext' | 'skipPastLastEvent' | 'skipToFirst' | 'skipToLast';
 
 /** A valid pattern with the hole's condition at stage `hole` for number `L`. */
-function buildPattern(choices: StageChoice[], withinMs: number, hole: number, kind: HoleKind, L: number, maxPartialMatches: number, skipChoice: SkipChoice = 'noSkip'): CepPatternSpec {
+function buildPattern(choices: StageChoice[], withinMs: number, hole: number, kind: HoleKind, L: number, maxPartialMatches: number, skipChoice: SkipChoice = 'noSkip', onUntil = false): CepPatternSpec {
   const stages: CepStage[] = [];
   let prevOptional = false;
   let needsWindow = false;
   choices.forEach((c, i) => {
     const name = `s${i}`;
-    const condition = i === hole ? holeCondition(kind, c.type, i > 0 ? 's0' : null, L) : (e: Event) => e.type === c.type;
+    const holeHere = i === hole && !(onUntil && untilStage(choices, i));
+    const condition = holeHere ? holeCondition(kind, c.type, i > 0 ? 's0' : null, L) : (e: Event) => e.type === c.type;
     if (i > 0 && c.negation !== 'none' && !prevOptional) {
       stages.push({ name, kind: c.negation, condition });
       if (c.negation === 'notFollowedBy' && i === choices.length - 1) needsWindow = true;
@@ -90,6 +97,8 @@ function buildPattern(choices: StageChoice[], withinMs: number, hole: number, ki
     else if (c.quant === 'oneOrMore') s.max = null;
     const repeating = s.max === null || (s.max ?? 1) > 1;
     if (repeating && c.inner !== 'default') s.inner = c.inner;
+    // The number in the stop condition of a loop: it ends on an event of another type priced so.
+    if (i === hole && onUntil && untilStage(choices, i)) s.until = holeCondition(kind, c.type === 'a' ? 'b' : 'a', i > 0 ? 's0' : null, L);
     stages.push(s);
     prevOptional = s.optional === true;
   });
@@ -147,15 +156,17 @@ const runsOf = (state: CepState | undefined, member?: number, list: 'pm' | 'done
  * `windowed`: whether the pattern has a window; each member then has its own
  * (`w` of its literal pair), as rules that differ in `within` do.
  */
-function run(choices: StageChoice[], windowed: boolean, holeAt: number, kind: HoleKind, literals: Array<{ L: number; w: number }>, ops: Op[], bound: number, skip: SkipChoice = 'noSkip'): { outputs: number; splits: number } {
+function run(choices: StageChoice[], windowed: boolean, holeAt: number, kind: HoleKind, literals: Array<{ L: number; w: number }>, ops: Op[], bound: number, skip: SkipChoice = 'noSkip', onUntil = false): { outputs: number; splits: number } {
   const hole = Math.min(holeAt, choices.length - 1);
-  const family = new CepFamily(hole);
-  const shared = new CepNfa(buildPattern(choices, windowed ? literals[0]!.w : 0, hole, kind, literals[0]!.L, bound, skip), family);
+  const until = onUntil && untilStage(choices, hole);
+  // Condition slots: stage index for a stage's condition, stages + index for its `until`.
+  const family = new CepFamily(until ? choices.length + hole : hole);
+  const shared = new CepNfa(buildPattern(choices, windowed ? literals[0]!.w : 0, hole, kind, literals[0]!.L, bound, skip, onUntil), family);
   let famState: CepState | undefined;
   const members: Alone[] = [];
   const join = (L: number, w: number) => {
-    const spec = buildPattern(choices, windowed ? w : 0, hole, kind, L, bound, skip);
-    const index = family.add(L, spec.stages[hole]!.condition, spec.withinMs);
+    const spec = buildPattern(choices, windowed ? w : 0, hole, kind, L, bound, skip, onUntil);
+    const index = family.add(L, until ? spec.stages[hole]!.until : spec.stages[hole]!.condition, spec.withinMs);
     members.push({ L, nfa: new CepNfa(spec), state: undefined, trace: { out: [], dropped: 0, errors: 0 }, index });
   };
   for (const { L, w } of literals) join(L, w);
@@ -253,7 +264,8 @@ const LATE_JOINER_ERROR = [
   ],
   3,
   'noSkip',
-] as [StageChoice[], boolean, number, HoleKind, Array<{ L: number; w: number }>, Op[], number, SkipChoice];
+  false,
+] as [StageChoice[], boolean, number, HoleKind, Array<{ L: number; w: number }>, Op[], number, SkipChoice, boolean];
 
 /**
  * A member leaves while a completed match of its is held back by the skip
@@ -281,7 +293,8 @@ const LEAVE_THEN_JOIN_HELD = [
   ],
   3,
   'skipPastLastEvent',
-] as [StageChoice[], boolean, number, HoleKind, Array<{ L: number; w: number }>, Op[], number, SkipChoice];
+  false,
+] as [StageChoice[], boolean, number, HoleKind, Array<{ L: number; w: number }>, Op[], number, SkipChoice, boolean];
 
 describe('an NFA shared by a family of members', () => {
   it('gives every member exactly what its own NFA gives', () => {
@@ -297,8 +310,9 @@ describe('an NFA shared by a family of members', () => {
         fc.array(opArb, { minLength: 1, maxLength: 40 }),
         fc.constantFrom(3, 200),
         fc.constantFrom<SkipChoice>('noSkip', 'noSkip', 'skipToNext', 'skipPastLastEvent', 'skipToFirst', 'skipToLast'),
-        (choices, within, hole, kind, literals, ops, bound, skip) => {
-          const r = run(choices, within, hole, kind, literals, ops, bound, skip);
+        fc.boolean(),
+        (choices, within, hole, kind, literals, ops, bound, skip, onUntil) => {
+          const r = run(choices, within, hole, kind, literals, ops, bound, skip, onUntil);
           outputs += r.outputs;
           splits += r.splits;
         },
