@@ -150,44 +150,47 @@ const ORDERED = new Set(['<', '<=', '>', '>=']);
 
 /**
  * What lets rules of a key space be evaluated together: conditions with the
- * same `key` are the same (aggregates of the same identity, expressions of the
+ * same key are the same (aggregates of the same identity, expressions of the
  * same shape, the same triggers and tags read) except, at most, for one
  * number — an aggregate's threshold under `<`, `<=`, `>` or `>=`, or an
- * expression's parameter — which is `parameter` for this one. With several
- * such numbers only identical conditions share. Rules with sequences do not
- * (they are evaluated on their sequences' outputs).
+ * expression's parameter. A condition with several such numbers has one
+ * option per number (that number open, the others part of the shape); the
+ * engine picks, per rule, the option most rules share. With none, identical
+ * conditions share. Rules with sequences do not (they are evaluated on their
+ * sequences' outputs).
  */
 function conditionShareOf(
   condition: ConditionDocument,
   forms: ReadonlyMap<string, ParametricForm>,
   aggs: ReadonlyMap<string, string>,
   context: Record<string, unknown>,
-): RuleConditionShare {
-  const holes: number[] = [];
+): ReadonlyArray<RuleConditionShare> {
+  const holes: Array<{ path: string; value: number }> = [];
   const collect = (node: ConditionDocument, path: string): void => {
     if ('all' in node) node.all.forEach((c, i) => collect(c, `${path}/all/${i}`));
     else if ('any' in node) node.any.forEach((c, i) => collect(c, `${path}/any/${i}`));
     else if ('not' in node) collect(node.not, `${path}/not`);
     else if ('expr' in node) {
       const p = forms.get(path)!.parameter;
-      if (p !== null) holes.push(p.value);
-    } else if ('aggregate' in node && ORDERED.has(node.op)) holes.push(node.value);
+      if (p !== null) holes.push({ path, value: p.value });
+    } else if ('aggregate' in node && ORDERED.has(node.op)) holes.push({ path, value: node.value });
   };
   collect(condition, '/condition');
-  const parametric = holes.length === 1;
-  const shape = (node: ConditionDocument, path: string): unknown => {
-    if ('all' in node) return { all: node.all.map((c, i) => shape(c, `${path}/all/${i}`)) };
-    if ('any' in node) return { any: node.any.map((c, i) => shape(c, `${path}/any/${i}`)) };
-    if ('not' in node) return { not: shape(node.not, `${path}/not`) };
+  /** The condition's shape with the number at `open` (a path) left out. */
+  const shape = (node: ConditionDocument, path: string, open: string | null): unknown => {
+    if ('all' in node) return { all: node.all.map((c, i) => shape(c, `${path}/all/${i}`, open)) };
+    if ('any' in node) return { any: node.any.map((c, i) => shape(c, `${path}/any/${i}`, open)) };
+    if ('not' in node) return { not: shape(node.not, `${path}/not`, open) };
     if ('expr' in node) {
       const f = forms.get(path)!;
-      return { expr: parametric ? f.template : f.exact };
+      return { expr: path === open ? f.template : f.exact };
     }
-    if ('aggregate' in node) return { aggregate: aggs.get(path), op: node.op, value: parametric && ORDERED.has(node.op) ? null : node.value };
+    if ('aggregate' in node) return { aggregate: aggs.get(path), op: node.op, value: path === open ? null : node.value };
     return null;
   };
-  const key = createHash('sha256').update(JSON.stringify({ condition: shape(condition, '/condition'), ...context })).digest('hex').slice(0, 16);
-  return Object.freeze({ key, parameter: parametric ? holes[0]! : 0 });
+  const keyOf = (open: string | null) => createHash('sha256').update(JSON.stringify({ condition: shape(condition, '/condition', open), open, ...context })).digest('hex').slice(0, 16);
+  if (holes.length === 0) return Object.freeze([Object.freeze({ key: keyOf(null), parameter: 0 })]);
+  return Object.freeze(holes.map((h) => Object.freeze({ key: keyOf(h.path), parameter: h.value })));
 }
 
 function compileWindow(window: RuleWindowDocument): WindowSpec {

@@ -169,8 +169,11 @@ export interface RuleSpec {
   readonly condition: RuleConditionNode;
   readonly aggregates: ReadonlyArray<RuleAggregateSpec>;
   readonly sequences: ReadonlyArray<RuleSequenceSpec>;
-  /** How the condition may be evaluated together with other rules' (null for rules with sequences). */
-  readonly conditionShare: RuleConditionShare | null;
+  /**
+   * How the condition may be evaluated together with other rules': one option
+   * per number that may differ (null for rules with sequences).
+   */
+  readonly conditionShare: ReadonlyArray<RuleConditionShare> | null;
   /** Tag ids and attribute names the rule's predicates read from the profile. */
   readonly tagInputs: ReadonlyArray<string>;
   /** Sets a tag on the entity's profile on each decision. */

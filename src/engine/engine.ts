@@ -647,4 +647,5 @@ function addCounters(into: RuleCounters, c: RuleCounters): void {
   into.missingKey += c.missingKey;
   into.droppedPartialMatches += c.droppedPartialMatches;
   into.keys += c.keys;
+  into.sharedWith = Math.max(into.sharedWith, c.sharedWith);
 }

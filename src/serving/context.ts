@@ -55,6 +55,8 @@ export interface RuleCountersView {
   missingKey: number;
   droppedPartialMatches: number;
   keys: number;
+  /** Rules (this one included) computed together with it; 1 when it runs alone. */
+  sharedWith: number;
 }
 
 export type { AppendResult, Event, AttrValue };

@@ -34,7 +34,7 @@ const fails = (times: number, within: string, skip = 'skipPastLastEvent') =>
   compile({ id: `fails_${times}`, key: ['user_id'], condition: { sequence: { pattern: [{ name: 'fail', eventTypes: ['login'], where: 'event.attrs.success == false', times }], within, skip } } }).sequences[0]!.share!;
 
 const spend = (op: string, value: number, window = '10m') =>
-  compile({ id: `spend_${value}`, key: ['user_id'], condition: { aggregate: { fn: 'sum', field: 'amount', eventTypes: ['payment'], window: { type: 'sliding', size: window, slide: '1m' } }, op, value } }).conditionShare!;
+  compile({ id: `spend_${value}`, key: ['user_id'], condition: { aggregate: { fn: 'sum', field: 'amount', eventTypes: ['payment'], window: { type: 'sliding', size: window, slide: '1m' } }, op, value } }).conditionShare![0]!;
 
 describe('sequences that share one computation', () => {
   it('share when they differ in one number of a condition and in their window', () => {
@@ -61,18 +61,28 @@ describe('conditions evaluated together', () => {
   it('share when an aggregate threshold or an expression number differs', () => {
     expect(spend('>=', 500).key).toBe(spend('>=', 900).key);
     expect([spend('>=', 500).parameter, spend('>=', 900).parameter]).toEqual([500, 900]);
-    const big = (n: number) => compile({ id: `big_${n}`, key: ['user_id'], trigger: { eventTypes: ['transfer'] }, condition: { expr: `event.attrs.amount > ${n}` } }).conditionShare!;
+    const big = (n: number) => compile({ id: `big_${n}`, key: ['user_id'], trigger: { eventTypes: ['transfer'] }, condition: { expr: `event.attrs.amount > ${n}` } }).conditionShare![0]!;
     expect(big(1).key).toBe(big(2).key);
   });
 
-  it('do not share across operators, windows, equalities or two numbers, and not with sequences', () => {
+  it('with several numbers, offer one option per number, the others part of the shape', () => {
+    const two = (a: number, b: number) =>
+      compile({ id: `two_${a}_${b}`, key: ['user_id'], trigger: { eventTypes: ['transfer'] }, condition: { all: [{ expr: `event.attrs.amount > ${a}` }, { aggregate: { fn: 'count', eventTypes: ['transfer'], window: { type: 'sliding', size: '1h', slide: '5m' } }, op: '>=', value: b }] } }).conditionShare!;
+    expect(two(1, 2).map((o) => o.parameter)).toEqual([1, 2]);
+    // The first number differs: they share by the first option only.
+    expect(two(1, 2)[0]!.key).toBe(two(5, 2)[0]!.key);
+    expect(two(1, 2)[1]!.key).not.toBe(two(5, 2)[1]!.key);
+    // The second differs: by the second only.
+    expect(two(1, 2)[1]!.key).toBe(two(1, 3)[1]!.key);
+    expect(two(1, 2)[0]!.key).not.toBe(two(1, 3)[0]!.key);
+    // The options of one condition never meet each other.
+    expect(two(1, 2)[0]!.key).not.toBe(two(1, 2)[1]!.key);
+  });
+
+  it('do not share across operators, windows or equalities, and not with sequences', () => {
     expect(spend('>=', 500).key).not.toBe(spend('>', 500).key);
     expect(spend('>=', 500).key).not.toBe(spend('>=', 500, '20m').key);
     expect(spend('==', 500).key).not.toBe(spend('==', 600).key);
-    const two = (a: number, b: number) =>
-      compile({ id: `two_${a}_${b}`, key: ['user_id'], trigger: { eventTypes: ['transfer'] }, condition: { all: [{ expr: `event.attrs.amount > ${a}` }, { expr: `event.attrs.amount < ${b}` }] } }).conditionShare!;
-    expect(two(1, 100).key).not.toBe(two(2, 100).key);
-    expect(two(1, 100).key).toBe(two(1, 100).key);
     expect(compile({ id: 's', key: ['user_id'], condition: { sequence: { pattern: [{ name: 'a', eventTypes: ['login'] }] } } }).conditionShare).toBeNull();
   });
 });

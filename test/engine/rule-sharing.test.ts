@@ -136,6 +136,9 @@ describe('rules evaluated together', () => {
       finish(r, events);
     }
     for (const prefix of ['spend', 'claims', 'big', 'quiet', 'coupon']) expect(shared.decisions.some((d) => d.ruleId.startsWith(prefix)), prefix).toBe(true);
+    // Every shape is evaluated as one per ordering (4 rules each), `big` (two numbers) by the one that differs.
+    expect(new Set(shared.rt.counters().map((c) => c.sharedWith))).toEqual(new Set([4]));
+    expect(new Set(alone.rt.counters().map((c) => c.sharedWith))).toEqual(new Set([1]));
     expect(sortedOf(shared.decisions)).toEqual(sortedOf(alone.decisions));
     const counters = (r: typeof shared) => r.rt.counters().map((c) => ({ id: c.id, evaluations: c.evaluations, decisions: c.decisions, errors: c.errors, late: c.late })).sort((a, b) => a.id.localeCompare(b.id));
     expect(counters(shared)).toEqual(counters(alone));
@@ -159,6 +162,10 @@ describe('rules sharing one sequence computation', () => {
     expect(sortedOf(shared.decisions)).toEqual(sortedOf(alone.decisions));
     const counters = (r: typeof shared) => r.rt.counters().map((c) => ({ id: c.id, evaluations: c.evaluations, decisions: c.decisions, errors: c.errors, late: c.late, dropped: c.droppedPartialMatches })).sort((a, b) => a.id.localeCompare(b.id));
     expect(counters(shared)).toEqual(counters(alone));
+    // Each shape is one computation per ordering (6 rules each); alone, each rule is its own.
+    const sharedWith = (r: typeof shared) => new Set(r.rt.counters().map((c) => c.sharedWith));
+    expect(sharedWith(shared)).toEqual(new Set([6]));
+    expect(sharedWith(alone)).toEqual(new Set([1]));
   });
 
   it('a rule changed mid-stream starts afresh while the rules sharing with it keep their partial matches', () => {

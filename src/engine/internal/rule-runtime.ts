@@ -45,6 +45,11 @@ export interface RuleCounters {
   droppedPartialMatches: number;
   /** Keys with state. */
   keys: number;
+  /**
+   * Rules (this one included) that compute together with this one: the most
+   * members of a shared sequence or condition it belongs to; 1 when it runs alone.
+   */
+  sharedWith: number;
 }
 
 const NO_TIMER = Infinity;
@@ -312,17 +317,25 @@ class KeySpace {
     };
     for (const agg of aggs) for (const type of agg.types) route(type).aggs.push(agg);
     for (const seq of this.seqs.values()) for (const type of seq.types) route(type).seqs.push(seq);
-    // Rules whose conditions differ only in a number are visited as one.
+    // Rules whose conditions differ only in a number are visited as one. A condition with
+    // several numbers could go with others by any of them: each rule takes the option most
+    // rules have.
+    const options = new Map<string, number>();
+    for (const rule of rules) for (const o of rule.spec.conditionShare ?? []) options.set(o.key, (options.get(o.key) ?? 0) + 1);
     const byCondition = new Map<string, RuleOp[]>();
     for (const rule of rules) {
       const share = rule.spec.conditionShare;
       if (share === null) continue;
-      let list = byCondition.get(share.key);
-      if (list === undefined) byCondition.set(share.key, (list = []));
+      let best = share[0]!;
+      for (const o of share) if (options.get(o.key)! > options.get(best.key)!) best = o;
+      rule.shareParameter = best.parameter;
+      let list = byCondition.get(best.key);
+      if (list === undefined) byCondition.set(best.key, (list = []));
       list.push(rule);
     }
     const familyOf = new Map<RuleOp, ConditionFamily>();
     for (const members of byCondition.values()) {
+      for (const rule of members) rule.together = members.length;
       if (members.length < 2) continue;
       const family = new ConditionFamily(members);
       for (const rule of members) familyOf.set(rule, family);
@@ -840,7 +853,7 @@ class ConditionFamily {
 
   /** @param members in the key space's order of rules */
   constructor(readonly members: RuleOp[]) {
-    this.order = [...members].sort((a, b) => a.spec.conditionShare!.parameter - b.spec.conditionShare!.parameter);
+    this.order = [...members].sort((a, b) => a.shareParameter - b.shareParameter);
     const at = new Map(this.order.map((r, i) => [r, i]));
     this.rank = members.map((r) => at.get(r)!);
     this.triggers = members[0]!.triggers;
@@ -925,6 +938,10 @@ class RuleOp {
   readonly shared: Array<{ seq: SharedSequence; member: number } | undefined>;
   /** Outputs shared sequences gave the rule in the current moment. */
   pending: Output[] = [];
+  /** Rules evaluated together with this one (its condition family's size; 1 alone). */
+  together = 1;
+  /** The number its condition family orders it by. */
+  shareParameter = 0;
   /** Moment stamps: last given output by a shared sequence, last visited. */
   given = 0;
   seen = 0;
@@ -943,7 +960,7 @@ class RuleOp {
 
   /** @param noteUntimedError called when an error happens before the partition knows the processing time. */
   constructor(public spec: RuleSpec, private readonly noteUntimedError: () => void) {
-    this.counters = { id: spec.id, version: spec.version, evaluations: 0, decisions: 0, errors: 0, lastError: undefined, lastErrorAt: 0, late: 0, missingKey: 0, droppedPartialMatches: 0, keys: 0 };
+    this.counters = { id: spec.id, version: spec.version, evaluations: 0, decisions: 0, errors: 0, lastError: undefined, lastErrorAt: 0, late: 0, missingKey: 0, droppedPartialMatches: 0, keys: 0, sharedWith: 1 };
     this.nfas = spec.sequences.map((s) => (s.share === null ? new CepNfa(s.pattern) : undefined));
     this.seqTypes = spec.sequences.map((s) => new Set(s.eventTypes));
     this.ownTypes = new Set(spec.sequences.flatMap((s) => (s.share === null ? s.eventTypes : [])));
@@ -1471,7 +1488,13 @@ export class RuleRuntime {
   /** Counters of the online rules; `keys` counts the keys of the rule's key space holding state. */
   counters(): RuleCounters[] {
     const out: RuleCounters[] = [];
-    for (const space of this.spaces) for (const rule of space.rules) out.push({ ...rule.counters, keys: space.keyCount });
+    for (const space of this.spaces) {
+      for (const rule of space.rules) {
+        let sharedWith = rule.together;
+        for (const m of rule.shared) if (m !== undefined) sharedWith = Math.max(sharedWith, m.seq.family.order.length);
+        out.push({ ...rule.counters, keys: space.keyCount, sharedWith });
+      }
+    }
     return out;
   }
 }
