@@ -45,6 +45,18 @@ export class BinaryWriter {
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 
+  /** Writes bytes as they are (a part encoded earlier, see {@link copyFrom}). */
+  raw(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** A copy of the bytes written from `at` on. */
+  copyFrom(at: number): Uint8Array {
+    return Uint8Array.prototype.slice.call(this.buf, at, this.pos);
+  }
+
   u8(v: number): void {
     this.room(1);
     this.buf[this.pos++] = v;

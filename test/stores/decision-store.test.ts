@@ -45,6 +45,11 @@ describe('the decision record codec', () => {
       expect(back).toEqual(d);
       expect(Object.keys(back.event?.attrs ?? {})).toEqual(Object.keys(d.event?.attrs ?? {}));
     }
+    // Decisions sharing an event's attributes and a match's events (the rules of a shared
+    // sequence) encode them once and copy the bytes: each still decodes to itself.
+    const shared = decision(4);
+    const others = [decision(5, { event: shared.event, matched: shared.matched }), decision(6, { event: { ...shared.event!, time: 7 }, matched: shared.matched, key: { user_id: 'z' } })];
+    for (const d of [shared, ...others]) expect(decodeDecision(encodeDecision(d))).toEqual(d);
     // An attribute named __proto__ stays data, not the object's prototype.
     const odd = decodeDecision(encodeDecision(cases[2]!));
     expect(Object.getPrototypeOf(odd.event!.attrs)).toBe(Object.prototype);

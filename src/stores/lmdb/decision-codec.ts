@@ -13,7 +13,25 @@ type StoredEvent = NonNullable<Decision['event']>;
 
 const writer = new BinaryWriter(16 * 1024);
 
+/**
+ * Encoded parts by object: the decisions of one event share its attributes,
+ * and the rules of a shared sequence share each match's events, so each is
+ * encoded once and copied after.
+ */
+const encoded = new WeakMap<object, Uint8Array>();
+
 function writeAttrs(w: BinaryWriter, attrs: Readonly<Record<string, AttrValue>>): void {
+  const known = encoded.get(attrs);
+  if (known !== undefined) {
+    w.raw(known);
+    return;
+  }
+  const at = w.pos;
+  writeAttrsOnce(w, attrs);
+  encoded.set(attrs, w.copyFrom(at));
+}
+
+function writeAttrsOnce(w: BinaryWriter, attrs: Readonly<Record<string, AttrValue>>): void {
   const countAt = w.pos;
   w.u32(0);
   let n = 0;
@@ -32,6 +50,20 @@ function writeEvent(w: BinaryWriter, e: StoredEvent): void {
   writeAttrs(w, e.attrs);
 }
 
+function writeMatched(w: BinaryWriter, matched: NonNullable<Decision['matched']>): void {
+  const countAt = w.pos;
+  w.u32(0);
+  let n = 0;
+  for (const stage in matched) {
+    const events = matched[stage]!;
+    w.str16(stage);
+    w.u32(events.length);
+    for (const e of events) writeEvent(w, e);
+    n++;
+  }
+  w.patchU32(countAt, n);
+}
+
 /** Encodes a decision; the bytes are the caller's (see BinaryWriter.bytes). */
 export function encodeDecision(d: Decision): Uint8Array {
   const w = writer.reset();
@@ -39,7 +71,7 @@ export function encodeDecision(d: Decision): Uint8Array {
   w.str16(d.id);
   w.str16(d.ruleId);
   w.f64(d.version);
-  writeAttrs(w, d.key);
+  writeAttrsOnce(w, d.key); // a fresh object per decision: nothing to share
   if (d.entity === null) w.u8(0);
   else {
     w.u8(1);
@@ -57,17 +89,13 @@ export function encodeDecision(d: Decision): Uint8Array {
   if (d.matched === null) w.u8(0);
   else {
     w.u8(1);
-    const countAt = w.pos;
-    w.u32(0);
-    let n = 0;
-    for (const stage in d.matched) {
-      const events = d.matched[stage]!;
-      w.str16(stage);
-      w.u32(events.length);
-      for (const e of events) writeEvent(w, e);
-      n++;
+    const known = encoded.get(d.matched);
+    if (known !== undefined) w.raw(known);
+    else {
+      const at = w.pos;
+      writeMatched(w, d.matched);
+      encoded.set(d.matched, w.copyFrom(at));
     }
-    w.patchU32(countAt, n);
   }
   w.u32(d.aggregates.length);
   for (const a of d.aggregates) w.value(a);
