@@ -1,36 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { compileRule } from '../../src/definitions/index.js';
 import type { Decision, EntitySnapshot, Event } from '../../src/engine/index.js';
-import { RuleRuntime, type RuleHost } from '../../src/engine/internal/rule-runtime.js';
 import { decodeRuleKeyState, encodeRuleKeyState } from '../../src/engine/internal/rule-snapshot.js';
+import { compileRule } from '../../src/definitions/index.js';
 import { defaultCatalog } from '../../src/runtime/default-catalog.js';
+import { ruleRuntime } from './rule-host.js';
 
 const MINUTE = 60_000;
 
 /** A rule runtime alone, on a host whose time the test moves. */
-function runtime(): { rt: RuleRuntime; host: RuleHost & { watermark: number; processingTime: number; currentOffset: number }; decisions: Decision[] } {
-  const decisions: Decision[] = [];
-  const host = {
-    partition: 0,
-    partitionCount: 1,
-    watermark: -Infinity,
-    processingTime: 1,
-    currentOffset: 0,
-    profileContext: () => ({ tags: {}, attrs: {} }),
-    setRuleTag: () => undefined,
-    emitDecision: (d: Decision) => void decisions.push(d),
-  };
-  const rt = new RuleRuntime(host);
-  rt.apply(
-    [
-      // Arrival order: each event changes the key's NFA state at once.
-      { id: 'fail_then_move', key: ['user_id'], ordering: 'arrival', condition: { sequence: { pattern: [{ name: 'fail', eventTypes: ['login'], where: 'event.attrs.success == false' }, { name: 'move', eventTypes: ['transfer'] }], within: '30m' } } },
-      // Event-time order: events wait in the key's buffer until the watermark passes them.
-      { id: 'two_fails', key: ['user_id'], condition: { sequence: { pattern: [{ name: 'fail', eventTypes: ['login'], where: 'event.attrs.success == false', times: 2 }], within: '10m' } } },
-      { id: 'many_logins', key: ['user_id'], ordering: 'arrival', condition: { aggregate: { fn: 'count', eventTypes: ['login'], window: { type: 'sliding', size: '10m', slide: '1m' } }, op: '>=', value: 3 } },
-    ].map((doc) => compileRule(doc, 1, defaultCatalog)),
-  );
-  return { rt, host, decisions };
+function runtime(): ReturnType<typeof ruleRuntime> {
+  return ruleRuntime([
+    // Arrival order: each event changes the key's NFA state at once.
+    { id: 'fail_then_move', key: ['user_id'], ordering: 'arrival', condition: { sequence: { pattern: [{ name: 'fail', eventTypes: ['login'], where: 'event.attrs.success == false' }, { name: 'move', eventTypes: ['transfer'] }], within: '30m' } } },
+    // Event-time order: events wait in the key's buffer until the watermark passes them.
+    { id: 'two_fails', key: ['user_id'], condition: { sequence: { pattern: [{ name: 'fail', eventTypes: ['login'], where: 'event.attrs.success == false', times: 2 }], within: '10m' } } },
+    { id: 'many_logins', key: ['user_id'], ordering: 'arrival', condition: { aggregate: { fn: 'count', eventTypes: ['login'], window: { type: 'sliding', size: '10m', slide: '1m' } }, op: '>=', value: 3 } },
+  ]);
 }
 
 const login = (user: string, time: number, success = false): Event => ({ type: 'login', time, key: user, attrs: { user_id: user, success, device_id: 'd', channel: 'app' } });

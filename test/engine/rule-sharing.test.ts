@@ -1,34 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { compileRule } from '../../src/definitions/index.js';
 import type { Decision, EntitySnapshot, Event } from '../../src/engine/index.js';
-import { RuleRuntime, type RuleHost } from '../../src/engine/internal/rule-runtime.js';
+import type { RuleRuntime } from '../../src/engine/internal/rule-runtime.js';
 import { EventGenerator } from '../../src/ingest/index.js';
 import { defaultCatalog } from '../../src/runtime/default-catalog.js';
+import { ruleRuntime, type TestRuleHost } from './rule-host.js';
 
 // Rules whose sequences differ only in one number share one computation per key space. These
 // tests hold the shared runs to what each rule computes alone: the same rules written so that
 // no two share (an extra `n == n` term makes each shape unique) must decide exactly the same.
 
 const MINUTE = 60_000;
-
-type Host = RuleHost & { watermark: number; processingTime: number; currentOffset: number };
-
-function runtime(docs: object[]): { rt: RuleRuntime; host: Host; decisions: Decision[] } {
-  const decisions: Decision[] = [];
-  const host: Host = {
-    partition: 0,
-    partitionCount: 1,
-    watermark: -Infinity,
-    processingTime: 1,
-    currentOffset: 0,
-    profileContext: () => ({ tags: {}, attrs: {} }),
-    setRuleTag: () => undefined,
-    emitDecision: (d: Decision) => void decisions.push(d),
-  };
-  const rt = new RuleRuntime(host);
-  rt.apply(docs.map((doc) => compileRule(doc, 1, defaultCatalog)));
-  return { rt, host, decisions };
-}
 
 /** Rule documents of the shapes operators repeat with other numbers; `alone` makes every one its own shape. */
 function family(n: number, alone: boolean): object[] {
@@ -88,7 +70,7 @@ function stream(count: number, seed: number): Event[] {
   return events;
 }
 
-function feed(r: { rt: RuleRuntime; host: Host }, events: Event[], from: number, to: number): void {
+function feed(r: { rt: RuleRuntime; host: TestRuleHost }, events: Event[], from: number, to: number): void {
   for (let i = from; i < to; i++) {
     const e = events[i]!;
     r.host.currentOffset++;
@@ -101,7 +83,7 @@ function feed(r: { rt: RuleRuntime; host: Host }, events: Event[], from: number,
   }
 }
 
-function finish(r: { rt: RuleRuntime; host: Host }, events: Event[]): void {
+function finish(r: { rt: RuleRuntime; host: TestRuleHost }, events: Event[]): void {
   r.host.watermark = events[events.length - 1]!.time + 60 * MINUTE;
   r.rt.advance();
 }
@@ -129,8 +111,8 @@ function thresholds(n: number, alone: boolean): object[] {
 describe('rules evaluated together', () => {
   it('decide and count exactly as the same rules evaluated alone', () => {
     const events = stream(30_000, 21);
-    const shared = runtime(thresholds(8, false));
-    const alone = runtime(thresholds(8, true));
+    const shared = ruleRuntime(thresholds(8, false));
+    const alone = ruleRuntime(thresholds(8, true));
     for (const r of [shared, alone]) {
       feed(r, events, 0, events.length);
       finish(r, events);
@@ -150,8 +132,8 @@ describe('rules evaluated together', () => {
 describe('rules sharing one sequence computation', () => {
   it('decide exactly as the same rules computed alone', () => {
     const events = stream(30_000, 11);
-    const shared = runtime(family(12, false));
-    const alone = runtime(family(12, true));
+    const shared = ruleRuntime(family(12, false));
+    const alone = ruleRuntime(family(12, true));
     for (const r of [shared, alone]) {
       feed(r, events, 0, events.length);
       finish(r, events);
@@ -171,8 +153,8 @@ describe('rules sharing one sequence computation', () => {
   it('a rule changed mid-stream starts afresh while the rules sharing with it keep their partial matches', () => {
     const events = stream(12_000, 12);
     const docs = family(6, false);
-    const shared = runtime(docs);
-    const alone = runtime(family(6, true));
+    const shared = ruleRuntime(docs);
+    const alone = ruleRuntime(family(6, true));
     // The change: bigger3 gets a new number (a new computation: it starts with no partial match),
     // cart1 goes offline, a new rule of the unpaid shape comes online.
     const change = (r: typeof shared, isAlone: boolean) => {
@@ -197,7 +179,7 @@ describe('rules sharing one sequence computation', () => {
   it('restored from a checkpoint into rules listed in another order, with one gone and one new, decides as the original', () => {
     const events = stream(12_000, 13);
     const docs = family(6, false);
-    const original = runtime(docs);
+    const original = ruleRuntime(docs);
     feed(original, events, 0, 6_000);
     const upserts: Array<[string, EntitySnapshot]> = [];
     original.rt.beginCheckpoint(upserts, []);
@@ -208,7 +190,7 @@ describe('rules sharing one sequence computation', () => {
     const after = [extra, ...docs.filter((d) => (d as { id: string }).id !== 'cart2').reverse()];
     original.rt.apply(after.map((doc) => compileRule(doc, 1, defaultCatalog)));
     const decidedBefore = original.decisions.length;
-    const restored = runtime(after);
+    const restored = ruleRuntime(after);
     restored.host.watermark = original.host.watermark;
     restored.host.currentOffset = original.host.currentOffset;
     for (const [key, bytes] of upserts) restored.rt.restore(key, bytes);

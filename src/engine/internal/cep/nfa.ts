@@ -1020,13 +1020,12 @@ export class CepNfa {
     if (point === null) return;
     for (let r = from; r < list.length; r++) {
       const x = list[r]!;
-      const c = x.st !== point.ts ? x.st - point.ts : x.ss - point.seq;
-      if (c < 0 || (point.inclusive && c === 0)) x.m = maskAndNot(x.m!, members);
+      if (skippedPast(x, point)) x.m = maskAndNot(x.m!, members);
     }
   }
 
-  /** Where AfterMatchSkipStrategy.prune cuts after `match` (null: nowhere). */
-  private prunePoint(match: CepPartialMatch): { ts: number; seq: number; inclusive: boolean } | null {
+  /** Where AfterMatchSkipStrategy.prune cuts after `match` (null: nowhere, e.g. skipTo* a stage the match lacks). */
+  private prunePoint(match: CepPartialMatch): PrunePoint | null {
     const k = match.k;
     switch (this.skipKind) {
       case SKIP_TO_NEXT:
@@ -1049,44 +1048,12 @@ export class CepNfa {
 
   /** AfterMatchSkipStrategy.prune: drops matches whose start the strategy skips past. */
   private prune(match: CepPartialMatch, list: CepPartialMatch[]): void {
-    const k = match.k;
-    let pTs: number;
-    let pSeq: number;
-    let inclusive: boolean;
-    switch (this.skipKind) {
-      case SKIP_TO_NEXT:
-        pTs = k[2]!;
-        pSeq = k[1]!;
-        inclusive = true;
-        break;
-      case SKIP_PAST_LAST:
-        pTs = k[k.length - 1]!;
-        pSeq = k[k.length - 2]!;
-        inclusive = true;
-        break;
-      default: {
-        // skipToFirst / skipToLast: the first or last event of the named stage; none = no pruning.
-        const stage = this.pattern.skipStage;
-        let at = -1;
-        for (let i = 0; i < k.length; i += 3) {
-          if (k[i] === stage) {
-            at = i;
-            if (this.skipKind === SKIP_TO_FIRST) break;
-          }
-        }
-        if (at < 0) return;
-        pTs = k[at + 2]!;
-        pSeq = k[at + 1]!;
-        inclusive = false;
-        break;
-      }
-    }
+    const point = this.prunePoint(match);
+    if (point === null) return;
     let w = 0;
     for (let r = 0; r < list.length; r++) {
       const x = list[r]!;
-      const c = x.st !== pTs ? x.st - pTs : x.ss - pSeq;
-      if (c < 0 || (inclusive && c === 0)) continue;
-      list[w++] = x;
+      if (!skippedPast(x, point)) list[w++] = x;
     }
     list.length = w;
   }
@@ -1215,6 +1182,18 @@ class EvalContext implements CepContext {
     }
     return out ?? EMPTY_EVENTS;
   }
+}
+
+/** Where a skip strategy cuts: partial matches that started before it (or at it, when inclusive) go. */
+interface PrunePoint {
+  ts: number;
+  seq: number;
+  inclusive: boolean;
+}
+
+function skippedPast(x: CepPartialMatch, point: PrunePoint): boolean {
+  const c = x.st !== point.ts ? x.st - point.ts : x.ss - point.seq;
+  return c < 0 || (point.inclusive && c === 0);
 }
 
 /** A member's condition threw (see CepNfa.outcome). */
