@@ -45,16 +45,9 @@ export class BinaryWriter {
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 
-  /** Writes bytes as they are (a part encoded earlier, see {@link copyFrom}). */
-  raw(bytes: Uint8Array): void {
-    this.room(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
-  }
-
-  /** A copy of the bytes written from `at` on. */
-  copyFrom(at: number): Uint8Array {
-    return Uint8Array.prototype.slice.call(this.buf, at, this.pos);
+  /** The bytes written since the last reset, without a copy: valid until the next write. */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
   }
 
   u8(v: number): void {

@@ -5,7 +5,7 @@ import { open, type Database } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/engine/index.js';
 import { openLmdbDecisionStore } from '../../src/stores/lmdb/index.js';
-import { decodeDecision, encodeDecision } from '../../src/stores/lmdb/decision-codec.js';
+import { BLOCK_RECORDS, DecisionBlock, DecisionBlockEncoder, decodeDecision, encodeDecision } from '../../src/stores/lmdb/decision-codec.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -33,54 +33,85 @@ function decision(n: number, over: Partial<Decision> = {}): Decision {
   };
 }
 
-describe('the decision record codec', () => {
-  it('gives back every field: absent parts, timeouts on timers, odd names and text', () => {
-    const cases: Decision[] = [
-      decision(1),
-      decision(2, { entity: null, outcome: 'timeout', trigger: 'timer', event: null, matched: null, aggregates: [] }),
-      decision(3, { key: { device_id: 'Gerät-µ-设备' }, matched: { order: [] }, event: { type: 'pay', time: 5, key: 'ü', attrs: { ['__proto__']: 'x', constructor: 1 } } }),
-    ];
-    for (const d of cases) {
-      const back = decodeDecision(encodeDecision(d));
-      expect(back).toEqual(d);
-      expect(Object.keys(back.event?.attrs ?? {})).toEqual(Object.keys(d.event?.attrs ?? {}));
-    }
-    // Decisions sharing an event's attributes and a match's events (the rules of a shared
-    // sequence) encode them once and copy the bytes: each still decodes to itself.
-    const shared = decision(4);
-    const others = [decision(5, { event: shared.event, matched: shared.matched }), decision(6, { event: { ...shared.event!, time: 7 }, matched: shared.matched, key: { user_id: 'z' } })];
-    for (const d of [shared, ...others]) expect(decodeDecision(encodeDecision(d))).toEqual(d);
+function roundTrip(ds: Decision[]): Decision[] {
+  const encoder = new DecisionBlockEncoder();
+  for (const d of ds) encoder.add(d);
+  const block = new DecisionBlock(encoder.finish());
+  return Array.from({ length: block.count }, (_, i) => block.decision(i));
+}
+
+describe('the decision codecs', () => {
+  const cases: Decision[] = [
+    decision(1),
+    decision(2, { entity: null, outcome: 'timeout', trigger: 'timer', event: null, matched: null, aggregates: [] }),
+    decision(3, { key: { device_id: 'Gerät-µ-设备' }, matched: { order: [] }, entity: 'other', event: { type: 'pay', time: 5, key: 'ü', attrs: { ['__proto__']: 'x', constructor: 1 } } }),
+    decision(4, { entity: 'device-only', event: null }),
+  ];
+
+  it('a block gives back every field of every decision: absent parts, timeouts on timers, odd names and text', () => {
+    const back = roundTrip(cases);
+    expect(back).toEqual(cases);
+    for (let i = 0; i < cases.length; i++) expect(Object.keys(back[i]!.event?.attrs ?? {})).toEqual(Object.keys(cases[i]!.event?.attrs ?? {}));
     // An attribute named __proto__ stays data, not the object's prototype.
-    const odd = decodeDecision(encodeDecision(cases[2]!));
+    const odd = back[2]!;
     expect(Object.getPrototypeOf(odd.event!.attrs)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(odd.event!.attrs, '__proto__')?.value).toBe('x');
+  });
+
+  it('writes an event and a match once for the decisions sharing them, and tells apart events sharing attributes', () => {
+    const shared = decision(4);
+    const sameAttrs = { ...shared.event!, time: 7 };
+    const ds = [shared, decision(5, { event: shared.event, matched: shared.matched }), decision(6, { event: sameAttrs, matched: shared.matched, key: { user_id: 'z' } }), decision(7, { version: 2 })];
+    expect(roundTrip(ds)).toEqual(ds);
+    const single = new DecisionBlockEncoder();
+    single.add(shared);
+    const many = new DecisionBlockEncoder();
+    for (let i = 0; i < 50; i++) many.add({ ...shared, id: `r1:1:0:4:${i}` });
+    // 50 decisions of one event and match take half the bytes of 50 blocks of one (each writing them).
+    expect(many.finish().length).toBeLessThan(single.finish().length * 25);
+    // Two versions of one rule in a block keep their own versions.
+    expect(roundTrip([decision(1), decision(2, { version: 2 }), decision(3)]).map((d) => d.version)).toEqual([1, 2, 1]);
+  });
+
+  it('the record format of earlier versions still decodes', () => {
+    for (const d of cases) expect(decodeDecision(encodeDecision(d))).toEqual(d);
   });
 });
 
 describe('the LMDB decision store', () => {
-  it('moves decisions stored as msgpack maps by an earlier version into binary records, same positions, once', async () => {
+  it('moves decisions stored one per value by earlier versions (msgpack maps, then binary records) into blocks, in order, once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'portrait-decisions-'));
     dirs.push(dir);
     let root = open({ path: dir, maxDbs: 16, compression: false });
     const legacy: Database<Decision, number> = root.openDB({ name: 'decisions', encoding: 'msgpack' });
+    const records: Database<Uint8Array, number> = root.openDB({ name: 'decision-records', encoding: 'binary' });
     const ids: Database<number, string> = root.openDB({ name: 'decision-ids', encoding: 'msgpack' });
-    for (let n = 1; n <= 5; n++) {
+    for (let n = 1; n <= 3; n++) {
       await legacy.put(n, decision(n));
       await ids.put(decision(n).id, n);
     }
+    for (let n = 4; n <= 5; n++) {
+      await records.put(n, encodeDecision(decision(n)));
+      await ids.put(decision(n).id, n);
+    }
+    await ids.put('\u0000offset:0', 5);
     let store = openLmdbDecisionStore(root, { maxDecisions: 100 });
     expect(store.count()).toBe(5);
-    expect(legacy.getCount()).toBe(0);
-    expect(store.list({ limit: 10 }).map((d) => [d.cursor, d.id])).toEqual([5, 4, 3, 2, 1].map((n) => [n, decision(n).id]));
+    expect([legacy.getCount(), records.getCount(), ids.getCount()]).toEqual([0, 0, 0]);
+    const listed = store.list({ limit: 10 });
+    expect(listed.map((d) => d.id)).toEqual([5, 4, 3, 2, 1].map((n) => decision(n).id));
+    expect(listed.map((d) => d.cursor)).toEqual([...listed.map((d) => d.cursor)].sort((a, b) => b - a));
     expect(store.get(decision(3).id)).toEqual(decision(3));
+    expect(store.get(decision(5).id)).toEqual(decision(5));
     // A replayed decision is not stored twice; a new one goes after the migrated ones.
     expect(store.addNew([decision(2), decision(6)]).map((d) => d.id)).toEqual([decision(6).id]);
     await store.flushed();
     await root.close();
     root = open({ path: dir, maxDbs: 16, compression: false });
     store = openLmdbDecisionStore(root, { maxDecisions: 100 });
-    expect(store.list({ limit: 10 }).map((d) => d.cursor)).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(store.list({ limit: 10 }).map((d) => d.offset)).toEqual([6, 5, 4, 3, 2, 1]);
     expect(store.get(decision(6).id)).toEqual(decision(6));
+    expect(store.count()).toBe(6);
     await root.close();
   });
 
@@ -100,6 +131,9 @@ describe('the LMDB decision store', () => {
     expect(store.addNew(replay).map((d) => [d.partition, d.offset])).toEqual([[0, 3], [1, 2], [0, 4]]);
     expect(store.get('\u0000offset:0')).toBeUndefined();
     await store.flushed();
+    // Stored below its partition's mark (out of log order), it is still found by id, and not stored again.
+    expect(store.get('r1:1:1:2:0')).toEqual(decision(2, { partition: 1, id: 'r1:1:1:2:0' }));
+    expect(store.addNew([decision(2, { partition: 1, id: 'r1:1:1:2:0' })])).toEqual([]);
     expect(store.count()).toBe(6);
     await root.close();
   });
@@ -132,6 +166,48 @@ describe('the LMDB decision store', () => {
     expect(store.count()).toBe(3);
     expect(store.list({ limit: 10 }).map((d) => d.offset)).toEqual([6, 5, 4]);
     expect(store.get(decision(1).id)).toBeUndefined();
+    await root.close();
+  });
+
+  it('pages through blocks newest first, filtered by rule and entity, and keeps at most maxDecisions across a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portrait-decisions-'));
+    dirs.push(dir);
+    let root = open({ path: dir, maxDbs: 16, compression: false });
+    let store = openLmdbDecisionStore(root, { maxDecisions: BLOCK_RECORDS * 2 });
+    const total = BLOCK_RECORDS + 300;
+    const all = Array.from({ length: total }, (_, i) => decision(i + 1, { ruleId: i % 3 === 0 ? 'r3' : 'r1', id: `${i % 3 === 0 ? 'r3' : 'r1'}:1:0:${i + 1}:0`, entity: `u${i % 7}` }));
+    // One engine flush larger than a block, then small ones.
+    expect(store.addNew(all.slice(0, total - 100)).length).toBe(total - 100);
+    for (let i = total - 100; i < total; i += 10) store.addNew(all.slice(i, i + 10));
+    await store.flushed();
+    const pages: string[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = store.list({ limit: 1000, ...(before === undefined ? {} : { before }) });
+      if (page.length === 0) break;
+      pages.push(...page.map((d) => d.id));
+      before = page.at(-1)!.cursor;
+    }
+    expect(pages).toEqual(all.map((d) => d.id).reverse());
+    expect(store.list({ limit: 5, ruleId: 'r3' }).map((d) => d.offset)).toEqual(all.filter((d) => d.ruleId === 'r3').slice(-5).reverse().map((d) => d.offset));
+    expect(store.list({ limit: 3, entity: 'u2', ruleId: 'r1' }).map((d) => d.id)).toEqual(all.filter((d) => d.entity === 'u2' && d.ruleId === 'r1').slice(-3).reverse().map((d) => d.id));
+    expect(store.list({ limit: 3, ruleId: 'nope' })).toEqual([]);
+    for (const d of [all[0]!, all[BLOCK_RECORDS]!, all.at(-1)!]) expect(store.get(d.id)).toEqual(d);
+    await root.close();
+    // Reopened with a lower limit: the oldest go (a whole block, then part of the next), and stay gone.
+    root = open({ path: dir, maxDbs: 16, compression: false });
+    store = openLmdbDecisionStore(root, { maxDecisions: 200 });
+    store.addNew([decision(total + 1)]);
+    await store.flushed();
+    expect(store.count()).toBe(200);
+    await root.close();
+    root = open({ path: dir, maxDbs: 16, compression: false });
+    store = openLmdbDecisionStore(root, { maxDecisions: 200 });
+    const kept = store.list({ limit: 1000 });
+    expect(kept.map((d) => d.offset)).toEqual([total + 1, ...all.slice(-199).reverse().map((d) => d.offset)]);
+    expect(store.get(all[0]!.id)).toBeUndefined();
+    expect(store.get(all.at(-199)!.id)).toEqual(all.at(-199));
+    expect(store.get(all.at(-200)!.id)).toBeUndefined();
     await root.close();
   });
 });
