@@ -34,9 +34,13 @@ export function ruleKeyValues(event: Event, keyFields: ReadonlyArray<string>, en
 
 /** Splits a key made by {@link ruleKeyOf} back into its field values (as strings). */
 export function splitRuleKey(key: string, keyFields: ReadonlyArray<string>): Record<string, AttrValue> {
-  const parts = keyFields.length === 1 ? [key] : key.split(KEY_SEPARATOR);
   const out: Record<string, AttrValue> = {};
-  keyFields.forEach((f, i) => (out[f] = parts[i] ?? null));
+  if (keyFields.length === 1) {
+    out[keyFields[0]!] = key;
+    return out;
+  }
+  const parts = key.split(KEY_SEPARATOR);
+  for (let i = 0; i < keyFields.length; i++) out[keyFields[i]!] = parts[i] ?? null;
   return out;
 }
 

@@ -54,6 +54,8 @@ export interface RuleCounters {
 
 const NO_TIMER = Infinity;
 const NO_RULES: RuleOp[] = [];
+/** The aggregate values of a decision of a rule without aggregates (shared: not to be changed). */
+const NO_AGGREGATES = Object.freeze([]) as unknown as Array<number | null>;
 const NO_SEQS: SharedSequence[] = [];
 /** Key (after the space id) of a key space's member tables in checkpoints; entity keys never start with NUL. */
 const MEMBERS_KEY = '\u0000members';
@@ -617,6 +619,18 @@ class KeySpace {
   /** Rules given output by shared sequences in the current moment. */
   private readonly touched: RuleOp[] = [];
 
+  private valuesKey: string | undefined;
+  private values: Record<string, AttrValue> = {};
+
+  /** The key's field values; the decisions and contexts of one key in a row share the object (it is not to be changed). */
+  keyValues(key: string): Record<string, AttrValue> {
+    if (key !== this.valuesKey) {
+      this.values = splitRuleKey(key, this.keyFields);
+      this.valuesKey = key;
+    }
+    return this.values;
+  }
+
   /**
    * Runs shared sequences on the event (or time passing) once for all their
    * members, and hands each member rule its outputs, errors and drops.
@@ -633,24 +647,9 @@ class KeySpace {
       states[slot] = after;
       if (before === undefined && after !== undefined) this.noteActiveSeq(slot, seq);
       if (sink.matches.length === 0 && sink.timeouts.length === 0 && sink.dropped === 0 && sink.conditionErrors === 0) continue;
+      for (const m of sink.matches) this.give(seq, 'match', m, ts, stamp);
+      for (const t of sink.timeouts) this.give(seq, 'timeout', t, ts, stamp);
       const members = seq.members;
-      // A match completed by its last event is decided then; one completed by an absence
-      // running out, when it ran out (the member's window after the first event).
-      const give = (kind: 'match' | 'timeout', match: CepMatch) =>
-        forEachMember(match.members!, (m) => {
-          const member = members[m];
-          if (member === undefined) return;
-          const rule = member.rule;
-          const within = member.within;
-          const time = kind === 'timeout' ? (match as CepTimeout).timeoutTimestamp : within > 0 ? Math.max(match.lastTimestamp, Math.min(ts, match.firstTimestamp + within)) : ts;
-          rule.pending.push({ seq: member.seq, kind, match, time });
-          if (rule.given !== stamp) {
-            rule.given = stamp;
-            touched.push(rule);
-          }
-        });
-      for (const m of sink.matches) give('match', m);
-      for (const t of sink.timeouts) give('timeout', t);
       for (const m of sink.droppedMembers) {
         const member = members[m];
         if (member !== undefined) member.rule.counters.droppedPartialMatches++;
@@ -667,6 +666,32 @@ class KeySpace {
         }
       }
       clearCepSink(sink);
+    }
+  }
+
+  /** Hands a shared sequence's match (or timeout) to each member rule it completes for. */
+  private give(seq: SharedSequence, kind: 'match' | 'timeout', match: CepMatch, ts: number, stamp: number): void {
+    const bits = match.members!;
+    const members = seq.members;
+    const touched = this.touched;
+    for (let w = 0; w < bits.length; w++) {
+      let word = bits[w]!;
+      while (word !== 0) {
+        const low = word & -word;
+        word ^= low;
+        const member = members[(w << 5) + 31 - Math.clz32(low)];
+        if (member === undefined) continue;
+        const rule = member.rule;
+        const within = member.within;
+        // A match completed by its last event is decided then; one completed by an absence
+        // running out, when it ran out (the member's window after the first event).
+        const time = kind === 'timeout' ? (match as CepTimeout).timeoutTimestamp : within > 0 ? Math.max(match.lastTimestamp, Math.min(ts, match.firstTimestamp + within)) : ts;
+        rule.pending.push({ seq: member.seq, kind, match, time });
+        if (rule.given !== stamp) {
+          rule.given = stamp;
+          touched.push(rule);
+        }
+      }
     }
   }
 
@@ -938,6 +963,8 @@ class RuleOp {
   readonly shared: Array<{ seq: SharedSequence; member: number } | undefined>;
   /** Outputs shared sequences gave the rule in the current moment. */
   pending: Output[] = [];
+  /** The other of two output lists, swapped with {@link pending} at a moment. */
+  private spare: Output[] = [];
   /** Rules evaluated together with this one (its condition family's size; 1 alone). */
   together = 1;
   /** The number its condition family orders it by. */
@@ -1007,8 +1034,9 @@ class RuleOp {
     const sink = this.sink;
     const pending = this.pending;
     if (pending.length > 0) {
-      outputs = pending.slice();
-      pending.length = 0;
+      outputs = pending;
+      this.pending = this.spare;
+      this.spare = pending;
     }
     for (let j = 0; j < this.nfas.length; j++) {
       const nfa = this.nfas[j];
@@ -1039,6 +1067,7 @@ class RuleOp {
       // In the order of the rule's sequences, whether run alone or shared.
       if (outputs.length > 1) outputs.sort((a, b) => a.seq - b.seq);
       for (const out of outputs) this.evaluate(host, space, slot, key, event, out.time, out, now);
+      if (outputs === this.spare) outputs.length = 0;
     } else if (event !== null && this.triggers.has(event.type)) {
       this.evaluate(host, space, slot, key, event, ts, undefined, now);
     }
@@ -1087,9 +1116,9 @@ class RuleOp {
     const event = this.evEvent;
     const output = this.evOutput;
     const time = this.evTime;
-    const aggregates = new Array<number | null>(this.aggIndex.length);
+    const aggregates = this.aggIndex.length === 0 ? NO_AGGREGATES : new Array<number | null>(this.aggIndex.length);
     for (let i = 0; i < aggregates.length; i++) aggregates[i] = this.aggregateValue(i);
-    const keyValues = splitRuleKey(key, spec.keyFields);
+    const keyValues = this.evSpace.keyValues(key);
     if (host.currentOffset !== this.decisionOffset) {
       this.decisionOffset = host.currentOffset;
       this.decisionSeq = 0;
@@ -1107,7 +1136,7 @@ class RuleOp {
       trigger: event === null ? 'timer' : 'event',
       time,
       processingTime: host.processingTime,
-      event: event === null ? null : { type: event.type, time: event.time, key: event.key, attrs: event.attrs },
+      event,
       matched: output === undefined ? null : (output.match.events as Decision['matched']),
       aggregates,
       partition: host.partition,
@@ -1128,7 +1157,7 @@ class RuleOp {
     if (this.evContext !== undefined) return this.evContext;
     const spec = this.spec;
     const event = this.evEvent;
-    const keyValues = splitRuleKey(this.evKey, spec.keyFields);
+    const keyValues = this.evSpace.keyValues(this.evKey);
     const entity = event?.key ?? (spec.entityKeyed ? String(keyValues[spec.entityKeyField]) : undefined);
     const profile = spec.entityKeyed && entity !== undefined ? this.evHost.profileContext(entity, spec.tagInputs) : { tags: {}, attrs: {} };
     this.evContext = { event: event ?? {}, tags: profile.tags, attrs: profile.attrs, key: keyValues, now: this.evNow };
