@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { copyFile, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { environmentSettings, loadConfig } from '../../src/config/index.js';
 import { openEmbeddedSystem } from '../../src/runtime/embedded-system.js';
+import { NODE_FLAGS } from '../../src/runtime/index.js';
 import { cleanup, tempDir } from '../helpers/system.js';
 
 afterEach(cleanup);
@@ -184,5 +185,17 @@ describe('portrait usage', () => {
     const unknown = await portrait(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe('the Node.js flags', () => {
+  it('are the same in the command\'s first line, `npm start` and the benchmarks', () => {
+    const shebang = readFileSync(cli, 'utf8').split('\n')[0]!;
+    const start = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+    expect(NODE_FLAGS.length).toBeGreaterThan(0);
+    for (const flag of NODE_FLAGS) {
+      expect(shebang.split(' ')).toContain(flag);
+      expect(start.split(' ')).toContain(flag);
+    }
   });
 });
