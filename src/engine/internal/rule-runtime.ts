@@ -336,10 +336,13 @@ class KeySpace {
       list.push(rule);
     }
     const familyOf = new Map<RuleOp, ConditionFamily>();
+    this.foldCounters();
+    this.families = [];
     for (const members of byCondition.values()) {
       for (const rule of members) rule.together = members.length;
       if (members.length < 2) continue;
       const family = new ConditionFamily(members);
+      this.families.push(family);
       for (const rule of members) familyOf.set(rule, family);
     }
     for (const rule of rules) {
@@ -619,6 +622,14 @@ class KeySpace {
   /** Rules given output by shared sequences in the current moment. */
   private readonly touched: RuleOp[] = [];
 
+  /** The rules evaluated together (see ConditionFamily). */
+  private families: ConditionFamily[] = [];
+
+  /** Brings the members' evaluation counts up to date (a family counts its evaluations once for all). */
+  foldCounters(): void {
+    for (const family of this.families) family.fold();
+  }
+
   private valuesKey: string | undefined;
   private values: Record<string, AttrValue> = {};
 
@@ -875,6 +886,8 @@ class ConditionFamily {
   private readonly triggers: ReadonlySet<string>;
   /** The answer of the latest probe (which may be true although the condition counted an error). */
   private probed = false;
+  /** Evaluations of every member not yet added to the members' counters ({@link fold}). */
+  private evaluations = 0;
 
   /** @param members in the key space's order of rules */
   constructor(readonly members: RuleOp[]) {
@@ -884,8 +897,16 @@ class ConditionFamily {
     this.triggers = members[0]!.triggers;
   }
 
+  /** Adds the evaluations counted since the last fold to each member's counters. */
+  fold(): void {
+    if (this.evaluations === 0) return;
+    for (const rule of this.members) rule.counters.evaluations += this.evaluations;
+    this.evaluations = 0;
+  }
+
   moment(host: RuleHost, space: KeySpace, slot: number, key: string, event: Event | null, ts: number, now: number): void {
     if (event === null || !this.triggers.has(event.type)) return;
+    this.evaluations++;
     const order = this.order;
     const n = order.length;
     const probe = (i: number): number => {
@@ -923,11 +944,12 @@ class ConditionFamily {
       if (first === 1) hi = b;
       else ((lo = b), (hi = n));
     }
+    if (lo === hi) return;
+    // The rules that hold decide in the key space's order of rules, as they would one by one.
     const members = this.members;
     const rank = this.rank;
     for (let i = 0; i < members.length; i++) {
       const rule = members[i]!;
-      rule.counters.evaluations++;
       const r = rank[i]!;
       if (r < lo || r >= hi) continue;
       rule.bind(host, space, slot, key, event, ts, undefined, now);
@@ -940,7 +962,6 @@ class ConditionFamily {
     const erred = this.order[threw]!;
     const answer = this.probed;
     for (const rule of this.members) {
-      rule.counters.evaluations++;
       if (rule === erred) {
         if (answer) rule.decide();
         continue;
@@ -1316,6 +1337,7 @@ export class RuleRuntime {
     // A key space no rule uses any more: all its state goes (its timers find no space and are skipped).
     for (const [id, space] of this.spaceById) {
       if (spaceById.has(id)) continue;
+      space.foldCounters();
       for (const [key] of space.entries()) this.orphaned.push(`${RULE_STATE_PREFIX}${id}\u0000${key}`);
       this.orphaned.push(`${RULE_STATE_PREFIX}${id}\u0000${MEMBERS_KEY}`);
       this.table[space.index] = undefined;
@@ -1518,6 +1540,7 @@ export class RuleRuntime {
   counters(): RuleCounters[] {
     const out: RuleCounters[] = [];
     for (const space of this.spaces) {
+      space.foldCounters();
       for (const rule of space.rules) {
         let sharedWith = rule.together;
         for (const m of rule.shared) if (m !== undefined) sharedWith = Math.max(sharedWith, m.seq.family.order.length);
