@@ -80,17 +80,28 @@ function migrateRecords(t: Tables, encoder: DecisionBlockEncoder): void {
   const ids: Database<number, string> = t.root.openDB({ name: 'decision-ids', encoding: 'msgpack' });
   if (legacy.getCount() === 0 && records.getCount() === 0 && ids.getCount() === 0) return;
   t.root.transactionSync(() => {
-    const decisions: Decision[] = [];
-    for (const { value } of legacy.getRange()) decisions.push(value);
-    for (const { value } of records.getRange()) decisions.push(decodeDecision(value));
     const marks = new Map<number, number>();
     for (const { key, value } of ids.getRange({ start: '\u0000offset:', end: '\u0000offset;' })) marks.set(Number(key.slice('\u0000offset:'.length)), value);
-    for (const d of decisions) if (d.offset > (marks.get(d.partition) ?? -1)) marks.set(d.partition, d.offset);
     let next = 1;
     for (const key of t.blocks.getKeys({ reverse: true, limit: 1 })) next = key + 1;
-    writeBlocks(t, encoder, decisions, next, undefined, true);
+    // A block at a time: a store of a million decisions is not held in memory at once.
+    let chunk: Decision[] = [];
+    let moved = 0;
+    const take = (d: Decision): void => {
+      if (d.offset > (marks.get(d.partition) ?? -1)) marks.set(d.partition, d.offset);
+      chunk.push(d);
+      if (chunk.length === BLOCK_RECORDS) flush();
+    };
+    const flush = (): void => {
+      next = writeBlocks(t, encoder, chunk, next, undefined, true);
+      moved += chunk.length;
+      chunk = [];
+    };
+    for (const { value } of legacy.getRange()) take(value);
+    for (const { value } of records.getRange()) take(decodeDecision(value));
+    flush();
     for (const [partition, offset] of marks) t.meta.putSync(markKey(partition), Math.max(offset, (t.meta.get(markKey(partition)) as number | undefined) ?? -1));
-    t.meta.putSync('count', ((t.meta.get('count') as number | undefined) ?? 0) + decisions.length);
+    t.meta.putSync('count', ((t.meta.get('count') as number | undefined) ?? 0) + moved);
     legacy.clearSync();
     records.clearSync();
     ids.clearSync();
