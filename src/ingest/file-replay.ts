@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { resolve as resolvePath } from 'node:path';
@@ -43,7 +44,15 @@ export interface ReplayOptions {
    * @defaultValue `thread` (`inline` when the compiled parser thread is not found)
    */
   parser?: 'thread' | 'inline';
+  /**
+   * Parser threads of a `thread` replay; chunk `k` goes to thread `k mod n`.
+   * @defaultValue 2 (1 on a single core): parsing may then use the core the
+   * engine leaves idle when it is not the bottleneck.
+   */
+  parserThreads?: number;
 }
+
+const DEFAULT_PARSER_THREADS = Math.min(2, availableParallelism());
 
 /** Defaults of {@link ReplayOptions}. */
 export const defaultReplayOptions: Pick<ReplayOptions, 'chunkLines' | 'timeShiftMs' | 'resume'> = Object.freeze({
@@ -90,7 +99,8 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
   const setup: LineParserSetup = { catalog, limits, now: options.referenceNow ?? clock.now(), timeShiftMs: options.timeShiftMs, ...(options.schema === undefined ? {} : { schema: options.schema }) };
   const script = options.parser === 'inline' ? undefined : parserThreadScript();
   const progress: ReplayProgress = { lines: 0, appended: 0, skipped: 0, rejected: 0, maxTime: -Infinity, parser: script === undefined ? 'inline' : 'thread' };
-  const chunks = script === undefined ? inlineChunks(options.file, setup, options.chunkLines) : threadChunks(script, options.file, setup, options.chunkLines);
+  const threads = Math.max(1, Math.floor(options.parserThreads ?? DEFAULT_PARSER_THREADS));
+  const chunks = script === undefined ? inlineChunks(options.file, setup, options.chunkLines) : threadChunks(script, options.file, setup, options.chunkLines, threads);
 
   for await (const chunk of chunks) {
     for (const r of chunk.rejected) {
@@ -145,31 +155,42 @@ async function* inlineChunks(file: string, setup: LineParserSetup, chunkLines: n
   for await (const chunk of parseFileChunks(file, setup, chunkLines)) yield { ...chunk, payloads: undefined };
 }
 
+/** One parser thread and the chunks it has sent. */
+interface ParserThread {
+  worker: Worker;
+  inbox: ReplayWorkerMessage[];
+}
+
 /**
- * Chunks parsed by a parser thread: their records arrive encoded in one
- * buffer per chunk; each is decoded here for the engine, and the same bytes
- * are what the log appends.
+ * Chunks parsed by parser threads: chunk `k` of the file by thread
+ * `k mod threads`, taken back in file order. Their records arrive encoded in
+ * one buffer per chunk; each is decoded here for the engine, and the same
+ * bytes are what the log appends.
  */
-async function* threadChunks(script: URL, file: string, setup: LineParserSetup, chunkLines: number): AsyncGenerator<ReplayChunk> {
-  const data: ReplayWorkerData = { file, setup, chunkLines, window: THREAD_WINDOW };
-  const worker = new Worker(script, { workerData: data });
-  const inbox: ReplayWorkerMessage[] = [];
+async function* threadChunks(script: URL, file: string, setup: LineParserSetup, chunkLines: number, threads: number): AsyncGenerator<ReplayChunk> {
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
-  worker.on('message', (m: ReplayWorkerMessage) => {
-    inbox.push(m);
-    wake?.();
-  });
-  worker.on('error', (err: Error) => {
-    failure ??= err;
-    wake?.();
-  });
-  worker.on('exit', (code) => {
-    failure ??= new Error(`the replay parser thread exited (code ${code}) before the end of ${file}`);
-    wake?.();
-  });
+  const parsers: ParserThread[] = [];
+  for (let index = 0; index < threads; index++) {
+    const data: ReplayWorkerData = { file, setup, chunkLines, window: THREAD_WINDOW, share: { index, of: threads } };
+    const parser: ParserThread = { worker: new Worker(script, { workerData: data }), inbox: [] };
+    parser.worker.on('message', (m: ReplayWorkerMessage) => {
+      parser.inbox.push(m);
+      wake?.();
+    });
+    parser.worker.on('error', (err: Error) => {
+      failure ??= err;
+      wake?.();
+    });
+    parser.worker.on('exit', (code) => {
+      failure ??= new Error(`a replay parser thread exited (code ${code}) before the end of ${file}`);
+      wake?.();
+    });
+    parsers.push(parser);
+  }
   try {
-    for (;;) {
+    for (let k = 0; ; k++) {
+      const { worker, inbox } = parsers[k % threads]!;
       while (inbox.length === 0 && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
       const m = inbox.shift();
       if (m === undefined) throw failure!;
@@ -191,9 +212,13 @@ async function* threadChunks(script: URL, file: string, setup: LineParserSetup, 
       yield { lastLine: m.lastLine, events, lines, rejected, payloads };
     }
   } finally {
-    worker.removeAllListeners('exit');
-    worker.postMessage({ type: 'stop' });
-    await worker.terminate();
+    await Promise.all(
+      parsers.map(async ({ worker }) => {
+        worker.removeAllListeners('exit');
+        worker.postMessage({ type: 'stop' });
+        await worker.terminate();
+      }),
+    );
   }
 }
 

@@ -84,18 +84,32 @@ export class LineParser {
   }
 }
 
+/** Which chunks of a file a parser takes: those whose number (from 0) is `index` modulo `of`. */
+export interface ChunkShare {
+  index: number;
+  of: number;
+}
+
 /**
  * Reads a file and parses it into chunks of `chunkLines` lines (the last one
  * may be shorter). Lines that fail validation are listed with their reason;
- * any other error ends the generator.
+ * any other error ends the generator. With `share`, only that share of the
+ * chunks is parsed and yielded (the other lines are only counted), so several
+ * parsers can split one file.
  */
-export async function* parseFileChunks(file: string, setup: LineParserSetup, chunkLines: number): AsyncGenerator<ParsedChunk> {
+export async function* parseFileChunks(file: string, setup: LineParserSetup, chunkLines: number, share: ChunkShare = { index: 0, of: 1 }): AsyncGenerator<ParsedChunk> {
   const parser = new LineParser(setup);
   let chunk: ParsedChunk = { lastLine: 0, events: [], lines: [], rejected: [] };
   let lineNo = 0;
+  let chunkNo = 0;
+  let mine = share.index === 0;
   for await (const lines of readLines(file)) {
     for (const line of lines) {
       lineNo++;
+      if (!mine) {
+        if (lineNo % chunkLines === 0) mine = ++chunkNo % share.of === share.index;
+        continue;
+      }
       try {
         const event = parser.parse(line, lineNo);
         if (event !== undefined) {
@@ -110,10 +124,11 @@ export async function* parseFileChunks(file: string, setup: LineParserSetup, chu
         chunk.lastLine = lineNo;
         yield chunk;
         chunk = { lastLine: 0, events: [], lines: [], rejected: [] };
+        mine = ++chunkNo % share.of === share.index;
       }
     }
   }
-  if (lineNo % chunkLines !== 0) {
+  if (lineNo % chunkLines !== 0 && mine) {
     chunk.lastLine = lineNo;
     yield chunk;
   }

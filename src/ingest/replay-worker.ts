@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { encodeRecord } from '../engine/index.js';
-import { parseFileChunks, type LineParserSetup } from './line-parser.js';
+import { parseFileChunks, type ChunkShare, type LineParserSetup } from './line-parser.js';
 
 /** What the replaying thread passes to the parser thread. */
 export interface ReplayWorkerData {
@@ -16,6 +16,8 @@ export interface ReplayWorkerData {
   chunkLines: number;
   /** Chunks sent but not yet acknowledged, at most. */
   window: number;
+  /** The chunks this thread parses (the others go to the other parser threads). */
+  share: ChunkShare;
 }
 
 /** Messages from the parser thread. */
@@ -47,7 +49,7 @@ port.on('message', (m: { type: 'ack' | 'stop' }) => {
 
 async function run(): Promise<void> {
   let buffer = new Uint8Array(1 << 20);
-  for await (const chunk of parseFileChunks(data.file, data.setup, data.chunkLines)) {
+  for await (const chunk of parseFileChunks(data.file, data.setup, data.chunkLines, data.share)) {
     while (credits <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
     if (stopped) return;
     const n = chunk.events.length;

@@ -272,7 +272,7 @@ describe('replay through the parser thread', () => {
     return { file, events };
   }
 
-  async function run(file: string, parser: 'thread' | 'inline'): Promise<{ progress: ReplayProgress; profiles: Profile[]; decisions: string[]; letters: unknown[] }> {
+  async function run(file: string, parser: 'thread' | 'inline', parserThreads?: number): Promise<{ progress: ReplayProgress; profiles: Profile[]; decisions: string[]; letters: unknown[] }> {
     const system = await openTestSystem(await testConfig({ 'engine.latePolicy': 'deadletter' }), { start: false });
     system.engine.start();
     await system.definitions.createTag({ id: 'payments_1h', kind: 'statistic', eventTypes: ['payment'], aggregate: 'sum', field: 'amount', window: { type: 'sliding', size: '1h', slide: '5m' } });
@@ -284,16 +284,16 @@ describe('replay through the parser thread', () => {
     system.decisions.subscribe((batch) => {
       for (const d of batch) decisions.push(`${d.ruleId} ${JSON.stringify(d.key)} ${d.time} ${d.aggregates.join(',')}`);
     });
-    const progress = await replayFile(system.ingestor, system.catalog, system.limits, system.clock, { ...defaultReplayOptions, chunkLines: 1_000, file, sourceId: 'test:demo', referenceNow: Date.UTC(2025, 0, 1), parser });
+    const progress = await replayFile(system.ingestor, system.catalog, system.limits, system.clock, { ...defaultReplayOptions, chunkLines: 1_000, file, sourceId: 'test:demo', referenceNow: Date.UTC(2025, 0, 1), parser, ...(parserThreads === undefined ? {} : { parserThreads }) });
     await system.ingestor.mark();
     await system.engine.drain();
     const letters = system.store.deadLetters.listDeadLetters(100).map((l) => [l.stage, l.code, l.path, l.position, l.payload]).sort((a, b) => Number(a[3]) - Number(b[3]));
     return { progress, profiles: sorted(storedProfiles(system)), decisions: decisions.sort(), letters };
   }
 
-  it('writes what the inline parser writes: the same events, refusals, profiles and decisions', async () => {
+  it.each([1, 2, 3])('with %i parser threads, writes what the inline parser writes: the same events, refusals, profiles and decisions', async (threads) => {
     const { file, events } = await demoFile();
-    const threaded = await run(file, 'thread');
+    const threaded = await run(file, 'thread', threads);
     const inline = await run(file, 'inline');
     expect(threaded.progress.parser).toBe('thread');
     expect(inline.progress.parser).toBe('inline');
