@@ -250,6 +250,8 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
   private readonly stride: number;
   private readonly geo: WindowGeometry;
   private readonly picks: boolean;
+  /** A count: buckets leave by subtraction ({@link dropCounts}). */
+  private readonly counts: boolean;
   private buckets: Array<number[] | undefined> = [];
   private vals: Array<AttrValue[] | undefined> = [];
   private lo: Float64Array<ArrayBuffer>;
@@ -263,6 +265,7 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     this.stride = this.width + 1;
     this.geo = new WindowGeometry(spec);
     this.picks = this.acc.picksEvent && spec.field !== null;
+    this.counts = spec.aggregate === 'count';
     this.defaultValue = this.acc.additive ? 0 : undefined;
     this.lo = new Float64Array(capacity);
     this.run = new Float64Array(capacity * this.width);
@@ -314,7 +317,7 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     } else {
       if (this.lo[slot]! < lo) {
         // Buckets that left the window since the last event change the value at their own time.
-        const changedAt = this.drop(slot, b, lo);
+        const changedAt = this.counts ? this.dropCounts(slot, b, lo) : this.drop(slot, b, lo);
         if (changedAt === changedAt) {
           this.at[slot] = changedAt;
           dropped = true;
@@ -360,7 +363,7 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     if (b === undefined) return false;
     const lo = this.geo.low(now);
     if (lo <= this.lo[slot]!) return false;
-    const changedAt = this.drop(slot, b, lo);
+    const changedAt = this.counts ? this.dropCounts(slot, b, lo) : this.drop(slot, b, lo);
     if (b.length === 0) {
       this.clear(slot);
       return true;
@@ -370,6 +373,29 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
       return true;
     }
     return false;
+  }
+
+  /**
+   * {@link drop} for a count: each leaving bucket's count is subtracted from
+   * the view (integers, so exactly what a rebuild gives) and the value
+   * changed with the last leaving bucket that held any event.
+   */
+  private dropCounts(slot: number, b: number[], lo: number): number {
+    let cut = 0;
+    while (cut < b.length && b[cut]! < lo) cut += 2;
+    this.lo[slot] = lo;
+    if (cut === 0) return NaN;
+    let total = this.run[slot]!;
+    let changedAt = NaN;
+    for (let o = 0; o < cut; o += 2) {
+      const n = b[o + 1]!;
+      if (n === 0) continue;
+      total -= n;
+      changedAt = b[o]! + this.geo.sizeMs;
+    }
+    this.run[slot] = cut === b.length ? 0 : total;
+    b.splice(0, cut);
+    return changedAt;
   }
 
   /**
