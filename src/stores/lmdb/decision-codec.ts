@@ -76,8 +76,7 @@ export function encodeDecision(d: Decision): Uint8Array {
     w.u8(1);
     writeMatched(w, d.matched);
   }
-  w.u32(d.aggregates.length);
-  for (const a of d.aggregates) w.value(a);
+  writeAggregates(w, d.aggregates);
   w.f64(d.partition);
   w.f64(d.offset);
   return w.bytes();
@@ -98,6 +97,26 @@ function readEvent(r: BinaryReader): StoredEvent {
   const time = r.f64();
   const key = r.str16();
   return { type, time, key, attrs: readAttrs(r) };
+}
+
+function writeAggregates(w: BinaryWriter, aggregates: ReadonlyArray<number | null>): void {
+  w.u32(aggregates.length);
+  for (let i = 0; i < aggregates.length; i++) w.value(aggregates[i]);
+}
+
+function readAggregates(r: BinaryReader): Array<number | null> {
+  const n = r.u32();
+  const aggregates = new Array<number | null>(n);
+  for (let i = 0; i < n; i++) {
+    const v = r.value();
+    aggregates[i] = typeof v === 'number' ? v : null;
+  }
+  return aggregates;
+}
+
+/** Sets a stage's events as data, whatever its name (`__proto__` included). */
+function setStage(stages: Record<string, StoredEvent[]>, stage: string, events: StoredEvent[]): void {
+  Object.defineProperty(stages, stage, { value: events, enumerable: true, writable: true, configurable: true });
 }
 
 /** Decodes a record of format 1 ({@link encodeDecision}). */
@@ -124,16 +143,11 @@ export function decodeDecision(bytes: Uint8Array): Decision {
       const count = r.u32();
       const events = new Array<StoredEvent>(count);
       for (let j = 0; j < count; j++) events[j] = readEvent(r);
-      Object.defineProperty(stages, stage, { value: events, enumerable: true, writable: true, configurable: true });
+      setStage(stages, stage, events);
     }
     matched = stages;
   }
-  const aggCount = r.u32();
-  const aggregates = new Array<number | null>(aggCount);
-  for (let i = 0; i < aggCount; i++) {
-    const v = r.value();
-    aggregates[i] = typeof v === 'number' ? v : null;
-  }
+  const aggregates = readAggregates(r);
   const partition = r.f64();
   const offset = r.f64();
   return { id, ruleId, version, key, entity, outcome, trigger, time, processingTime, event, matched, aggregates, partition, offset };
@@ -235,9 +249,7 @@ export class DecisionBlockEncoder {
     writeAttrsOnce(w, d.key);
     w.f64(d.time);
     w.f64(d.processingTime);
-    const aggregates = d.aggregates;
-    w.u32(aggregates.length);
-    for (let i = 0; i < aggregates.length; i++) w.value(aggregates[i]);
+    writeAggregates(w, d.aggregates);
     w.f64(d.partition);
     w.f64(d.offset);
   }
@@ -281,9 +293,9 @@ export class DecisionBlockEncoder {
     return index;
   }
 
-  /** The block's offsets per partition. */
+  /** The block's offsets per partition (valid until the next reset). */
   partitionRanges(): BlockPartition[] {
-    return [...this.partitions.values()].map((p) => ({ ...p }));
+    return [...this.partitions.values()];
   }
 
   /** The block's bytes (a buffer of their own). */
@@ -447,12 +459,7 @@ export class DecisionBlock {
     const key = readAttrs(r);
     const time = r.f64();
     const processingTime = r.f64();
-    const aggCount = r.u32();
-    const aggregates = new Array<number | null>(aggCount);
-    for (let k = 0; k < aggCount; k++) {
-      const v = r.value();
-      aggregates[k] = typeof v === 'number' ? v : null;
-    }
+    const aggregates = readAggregates(r);
     const partition = r.f64();
     const offset = r.f64();
     const event = eventRef < 0 ? null : this.event(eventRef);
@@ -501,7 +508,7 @@ export class DecisionBlock {
       const refs = new Array<number>(count);
       for (let j = 0; j < count; j++) refs[j] = r.u32();
       const events = refs.map((ref) => this.event(ref));
-      Object.defineProperty(stages, stage, { value: events, enumerable: true, writable: true, configurable: true });
+      setStage(stages, stage, events);
     }
     r.pos = back;
     this.matches[i] = stages;
