@@ -348,7 +348,7 @@ export class Engine {
     return slot === undefined ? undefined : task!.profileOf(slot);
   }
 
-  /** Encodes rule state owed to the checkpoint in progress until `deadline`; true when it is all written. */
+  /** Encodes state owed to the checkpoint in progress until `deadline`; true when it is all written. */
   private encodeCheckpoint(deadline: number): boolean {
     for (const task of this.tasks) if (!task.encodeCheckpoint(deadline)) return false;
     return true;
@@ -527,8 +527,8 @@ export class Engine {
     this.flushOutputs();
     this.flushProfiles();
     const changes = this.tasks.map((t) => t.checkpointChange(id));
-    // Rule state is encoded by the running loop in slices between batches (each key before it
-    // next changes), so a large state does not stop the engine; a stopped engine does it now.
+    // Entities and rule state are encoded by the running loop in slices between batches (each
+    // before it next changes), so a large state does not stop the engine; a stopped engine does it now.
     let encoded: Promise<void> | undefined;
     if (!this.running) this.encodeCheckpoint(Infinity);
     else {

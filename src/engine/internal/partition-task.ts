@@ -119,6 +119,17 @@ export class PartitionTask implements RuleHost {
 
   private checkpointDirty = new Uint8Array(INITIAL_CAPACITY);
   private checkpointList: number[] = [];
+  /**
+   * Entities owed to the checkpoint being written, not yet encoded: each is
+   * encoded before its state next changes ({@link touchEntity}) or by
+   * {@link encodeCheckpoint} between batches, so a checkpoint holds every
+   * entity as it was when the checkpoint was taken without stopping the engine
+   * to encode them all at once.
+   */
+  private checkpointOwed = new Uint8Array(INITIAL_CAPACITY);
+  private owedList: number[] = [];
+  private owedCursor = 0;
+  private owedOut: Array<[string, EntitySnapshot]> | undefined;
   private checkpointDeleted = new Set<string>();
   private profileDirty = new Uint8Array(INITIAL_CAPACITY);
   private profileList: number[] = [];
@@ -151,6 +162,8 @@ export class PartitionTask implements RuleHost {
 
   /** Switches to a new definition set; state of tags whose computation is unchanged is kept. */
   applyDefinitions(set: DefinitionSet): void {
+    // Dropped and re-evaluated state below must not reach a checkpoint taken before.
+    this.encodeOwed(Infinity);
     const previous = this.wiring.byStateId;
     const stats: StatisticOperator[] = [];
     const rulesUnordered: RuleOperator[] = [];
@@ -313,6 +326,7 @@ export class PartitionTask implements RuleHost {
     if (ops !== undefined) {
       let slot = this.slots.get(event.key);
       const fresh = slot === undefined;
+      if (slot !== undefined) this.touchEntity(slot);
       let changed = false;
       // Applied to an operator: its state may change even when its value does not
       // (a second equal amount under avg, a smaller max in a newer bucket, a distinct
@@ -380,6 +394,7 @@ export class PartitionTask implements RuleHost {
     let slot = this.slots.get(record.key);
     const fresh = slot === undefined;
     if (slot === undefined) slot = this.allocate(record.key);
+    else this.touchEntity(slot);
     const values = (this.attrs[slot] ??= {});
     const times = (this.attrTimes[slot] ??= {});
     const wiring = this.wiring;
@@ -460,6 +475,7 @@ export class PartitionTask implements RuleHost {
   private readonly onViewTimer = (time: number, slot: number): void => {
     if (this.viewTimerAt[slot] !== time) return; // stale: rescheduled or entity removed
     this.viewTimerAt[slot] = NO_TIMER;
+    this.touchEntity(slot);
     this.counters.timersFired++;
     // Move the windows to the timer's time, the next bucket expiry, not to the stream
     // time: each expiry is then applied (and rules see it) at its own time, one after
@@ -597,6 +613,7 @@ export class PartitionTask implements RuleHost {
     this.viewTimerAt = growFloat(this.viewTimerAt, capacity, NO_TIMER);
     this.ttlTimerAt = growFloat(this.ttlTimerAt, capacity, NO_TIMER);
     this.checkpointDirty = growBytes(this.checkpointDirty, capacity);
+    this.checkpointOwed = growBytes(this.checkpointOwed, capacity);
     this.profileDirty = growBytes(this.profileDirty, capacity);
     for (const op of this.wiring.stats) op.grow(capacity);
     for (const op of this.wiring.rules) op.grow(capacity);
@@ -613,6 +630,7 @@ export class PartitionTask implements RuleHost {
   private removeEntity(slot: number): void {
     const key = this.keys[slot];
     if (key === undefined || this.slots.get(key) !== slot) return;
+    this.touchEntity(slot);
     for (const op of this.wiring.stats) op.clear(slot);
     for (const op of this.wiring.rules) op.clear(slot);
     this.attrs[slot] = undefined;
@@ -791,6 +809,7 @@ export class PartitionTask implements RuleHost {
   setRuleTag(entity: string, tagId: string, value: TagValue, time: number, version: number): void {
     let slot = this.slots.get(entity);
     if (slot === undefined) slot = this.allocate(entity);
+    else this.touchEntity(slot);
     const set = (this.ruleTags[slot] ??= {});
     const old = set[tagId];
     if (old !== undefined && old[0] === value && old[2] === version) return;
@@ -834,18 +853,31 @@ export class PartitionTask implements RuleHost {
   }
 
   /**
-   * Encodes entities changed since the last checkpoint and resets the change
-   * tracking. Rule state changed since is owed to the returned change until
-   * {@link encodeCheckpoint} reports it written: commit it only then.
+   * Starts a checkpoint at the current position and resets the change
+   * tracking: entities and rule state changed since the last one are owed to
+   * the returned change (each encoded before it next changes) until
+   * {@link encodeCheckpoint} reports them all written: commit it only then.
    */
   checkpointChange(checkpointId: number): PartitionCheckpointChange {
+    this.encodeOwed(Infinity);
     const upserts: Array<[string, EntitySnapshot]> = [];
-    for (const slot of this.checkpointList) {
-      if (this.checkpointDirty[slot] === 0) continue;
-      this.checkpointDirty[slot] = 0;
-      upserts.push([this.keys[slot]!, this.encodeEntity(slot)]);
+    const list = this.checkpointList;
+    const dirty = this.checkpointDirty;
+    const owed = this.checkpointOwed;
+    for (let i = 0; i < list.length; i++) {
+      const slot = list[i]!;
+      if (dirty[slot] === 0) continue;
+      dirty[slot] = 0;
+      owed[slot] = 1;
     }
+    this.owedList = list;
+    this.owedCursor = 0;
+    this.owedOut = upserts;
     this.checkpointList = [];
+    // The meta below lists the state numbers snapshots use: number every state now, since
+    // entities are encoded after it is taken (the wiring stays until they all are).
+    for (const op of this.wiring.stats) this.stateNumber(op.spec.stateId);
+    for (const op of this.wiring.rules) this.stateNumber(op.spec.stateId);
     const deletes = [...this.checkpointDeleted];
     this.checkpointDeleted.clear();
     this.rules.beginCheckpoint(upserts, deletes);
@@ -853,12 +885,41 @@ export class PartitionTask implements RuleHost {
   }
 
   /**
-   * Encodes rule state owed to the checkpoint begun by {@link checkpointChange}
+   * Encodes entities and rule state owed to the checkpoint begun by {@link checkpointChange}
    * until `deadline` (performance.now() ms, Infinity for all); true when the
    * change is complete.
    */
   encodeCheckpoint(deadline: number): boolean {
-    return this.rules.encodePending(deadline);
+    return this.encodeOwed(deadline) && this.rules.encodePending(deadline);
+  }
+
+  /** Encodes the entity into the checkpoint being written if it is still owed to it; call before changing its state. */
+  private touchEntity(slot: number): void {
+    if (this.checkpointOwed[slot] !== 0) this.encodeOwedEntity(slot);
+  }
+
+  /** Encodes owed entities until `deadline` (performance.now() ms); true when none is left. */
+  private encodeOwed(deadline: number): boolean {
+    const list = this.owedList;
+    const owed = this.checkpointOwed;
+    let i = this.owedCursor;
+    while (i < list.length) {
+      const slot = list[i++]!;
+      if (owed[slot] !== 0) this.encodeOwedEntity(slot);
+      if ((i & 31) === 0 && i < list.length && performance.now() >= deadline) {
+        this.owedCursor = i;
+        return false;
+      }
+    }
+    this.owedList = [];
+    this.owedCursor = 0;
+    this.owedOut = undefined;
+    return true;
+  }
+
+  private encodeOwedEntity(slot: number): void {
+    this.checkpointOwed[slot] = 0;
+    this.owedOut!.push([this.keys[slot]!, this.encodeEntity(slot)]);
   }
 
   /**
