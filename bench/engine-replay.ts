@@ -2,7 +2,7 @@ import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks
 import { getHeapStatistics } from 'node:v8';
 import { partitionOf } from '../src/engine/index.js';
 import type { EmbeddedSystem } from '../src/runtime/embedded-system.js';
-import { NODE_FLAGS } from '../src/runtime/node-flags.js';
+import { BATCH_NODE_FLAGS } from '../src/runtime/node-flags.js';
 import { benchScript, fullGc, human, mib, resultLine, round, spawnNode, type BenchContext, type Scenario } from './lib/common.js';
 import { ensureDataset, replayDatasetSpec } from './lib/dataset.js';
 import { budgetSignal, closeAsState, dropState, openWithTags, replayAndDrain, replayBudgetS, stateDir } from './lib/system.js';
@@ -39,7 +39,7 @@ export const scenario: Scenario = {
   async run(ctx: BenchContext) {
     const dataset = await ensureDataset(replayDatasetSpec(ctx.quick), ctx.log);
     ctx.log(`floor: reading ${dataset.file}`);
-    const floorChild = spawnNode(benchScript('lib/floor.js'), [dataset.file], ['--expose-gc', ...NODE_FLAGS]);
+    const floorChild = spawnNode(benchScript('lib/floor.js'), [dataset.file], ['--expose-gc', ...BATCH_NODE_FLAGS]);
     const floor = await floorChild.next<FloorReport>('floor');
     await floorChild.exited;
     const floorEps = floor.events / (floor.floorMs / 1000);

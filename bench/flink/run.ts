@@ -21,7 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { NODE_FLAGS } from '../../src/runtime/node-flags.js';
+import { BATCH_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 import { cachePath, commitInfo, repoRoot } from '../lib/common.js';
 import { compare, readCanonical } from '../diff/canonical.js';
 import { generatedInput } from '../diff/inputs.js';
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
         const argv =
           step.system === 'flink'
             ? flinkCommand({ workload, input: input.file, output: out, state: step.state!, endTime: input.lastTime })
-            : [process.execPath, ...NODE_FLAGS, portraitScript, workload, input.file, out];
+            : [process.execPath, ...BATCH_NODE_FLAGS, portraitScript, workload, input.file, out];
         const m = measure(argv);
         if (m.exit !== 0) throw new Error(`${argv.join(' ')} failed (${m.exit}):\n${m.stderr.slice(-4000)}`);
         const self = JSON.parse(m.stdout.trim().split('\n').pop() ?? '{}') as { job_ms?: number; run_ms?: number };
