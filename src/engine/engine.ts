@@ -146,8 +146,12 @@ export class Engine {
   private inFlight: Promise<CheckpointInfo> | undefined;
   /** Set while a checkpoint's rule state is still being encoded by the loop; called when it is complete. */
   private encoded: (() => void) | undefined;
-  /** performance.now() before which the checkpoint being encoded takes no further slice. */
-  private encodeResumeAt = 0;
+  /** Set while a round of profile writes is being encoded by the loop. */
+  private profileRound = false;
+  /** Called when the round of profile writes in progress is complete. */
+  private profileWaiters: Array<() => void> = [];
+  /** performance.now() before which background work (a profile round, a checkpoint's encoding) takes no further slice. */
+  private backgroundResumeAt = 0;
   private waiters: Array<{ offsets: ReadonlyArray<number>; resolve: () => void }> = [];
 
   private constructor(private readonly options: EngineOptions, private readonly deps: EngineDependencies) {
@@ -354,26 +358,32 @@ export class Engine {
     return true;
   }
 
-  /** One slice of the checkpoint in progress, if any and its pace allows; the rest when `all`. */
-  private continueCheckpoint(all: boolean): void {
-    const done = this.encoded;
-    if (done === undefined) return;
+  /**
+   * One slice of background work, if any and its pace allows: the round of
+   * profile writes in progress, then the checkpoint being encoded; all of it
+   * when `all`.
+   */
+  private continueBackground(all: boolean): void {
+    if (!this.profileRound && this.encoded === undefined) return;
     const started = performance.now();
-    if (!all && started < this.encodeResumeAt) return;
-    const finished = this.encodeCheckpoint(all ? Infinity : started + ENCODE_SLICE_MS);
+    if (!all && started < this.backgroundResumeAt) return;
+    const deadline = all ? Infinity : started + ENCODE_SLICE_MS;
+    if (this.profileRound) this.writeProfileRound(deadline);
+    const done = this.encoded;
+    if (!this.profileRound && done !== undefined && this.encodeCheckpoint(deadline)) {
+      this.encoded = undefined;
+      done();
+    }
     const now = performance.now();
-    this.encodeResumeAt = now + (now - started) * (1 / ENCODE_DUTY - 1);
-    if (!finished) return;
-    this.encoded = undefined;
-    done();
+    this.backgroundResumeAt = now + (now - started) * (1 / ENCODE_DUTY - 1);
   }
 
   private async loop(): Promise<void> {
     try {
       await this.run();
     } finally {
-      // A checkpoint begun while running is completed even when the loop ends.
-      this.continueCheckpoint(true);
+      // A profile round and a checkpoint begun while running are completed even when the loop ends.
+      this.continueBackground(true);
     }
   }
 
@@ -381,7 +391,7 @@ export class Engine {
     const { log } = this.deps;
     const maxBatch = this.options.maxBatchRecords;
     while (this.running) {
-      this.continueCheckpoint(false);
+      this.continueBackground(false);
       let worked = false;
       for (const task of this.tasks) {
         if (!this.running) break;
@@ -389,7 +399,7 @@ export class Engine {
         if ((await this.step(task, maxBatch)) > 0) worked = true;
       }
       this.flushOutputs();
-      if (this.clock.now() - this.lastProfileFlushAt >= this.options.profileFlushIntervalMs) this.flushProfiles();
+      if (!this.profileRound && this.clock.now() - this.lastProfileFlushAt >= this.options.profileFlushIntervalMs) this.beginProfileRound();
       this.resolveWaiters();
       if (this.inFlight === undefined && this.clock.now() - this.lastCheckpointAt >= this.options.checkpointIntervalMs) {
         void this.checkpoint().catch((err: unknown) => {
@@ -404,7 +414,7 @@ export class Engine {
 
   private idle(): Promise<void> {
     // A checkpoint being encoded resumes at its next slice; otherwise appends wake the loop.
-    const ms = this.encoded === undefined ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(1, this.encodeResumeAt - performance.now()));
+    const ms = this.encoded === undefined && !this.profileRound ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(1, this.backgroundResumeAt - performance.now()));
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
       const self = this;
@@ -480,16 +490,41 @@ export class Engine {
     return { records, from: 0 };
   }
 
-  /** Writes the profiles changed since the last flush to the profile store. */
+  /** Writes every profile changed since the last flush to the profile store now (completing a round in progress). */
   private flushProfiles(): void {
+    this.beginProfileRound();
+    this.writeProfileRound(Infinity);
+  }
+
+  /**
+   * Starts a round of profile writes: the profiles changed so far are encoded
+   * and written by the loop in slices ({@link continueBackground}), since
+   * encoding ten thousand of them at once held the event loop for about 27 ms.
+   * Removed profiles are deleted now, before the round's writes.
+   */
+  private beginProfileRound(): void {
     this.lastProfileFlushAt = this.clock.now();
     const { profiles } = this.deps;
     for (const task of this.tasks) {
-      if (task.pendingProfiles === 0) continue;
-      const { write, remove } = task.drainProfiles();
-      if (write.length > 0) profiles.writeProfiles(write);
+      const remove = task.beginProfileRound();
       if (remove.length > 0) profiles.deleteProfiles(remove);
     }
+    this.profileRound = true;
+  }
+
+  /** Encodes and writes profiles of the round in progress until `deadline`; true when the round is complete. */
+  private writeProfileRound(deadline: number): boolean {
+    const { profiles } = this.deps;
+    for (const task of this.tasks) {
+      const { write, done } = task.drainProfileRound(deadline);
+      if (write.length > 0) profiles.writeProfiles(write);
+      if (!done) return false;
+    }
+    this.profileRound = false;
+    const waiters = this.profileWaiters;
+    this.profileWaiters = [];
+    for (const notify of waiters) notify();
+    return true;
   }
 
   /** Hands dead letters and decisions on (after every batch: decisions are awaited by callers). */
@@ -525,19 +560,28 @@ export class Engine {
     this.lastCheckpointAt = started;
     const id = ++this.checkpointId;
     this.flushOutputs();
-    this.flushProfiles();
-    const changes = this.tasks.map((t) => t.checkpointChange(id));
-    // Entities and rule state are encoded by the running loop in slices between batches (each
-    // before it next changes), so a large state does not stop the engine; a stopped engine does it now.
+    // The profiles changed before the checkpoint must be stored before it commits (a restore
+    // would not write them again), and entities and rule state are snapshotted as they are now.
+    // The running loop does both in slices between batches (an entity or key still owed is
+    // encoded before it next changes), so a large state does not stop the engine; a stopped
+    // engine does it now.
     let encoded: Promise<void> | undefined;
+    let profilesWritten: Promise<void> | undefined;
+    if (!this.running) this.flushProfiles();
+    else {
+      this.beginProfileRound();
+      profilesWritten = new Promise<void>((resolve) => this.profileWaiters.push(resolve));
+    }
+    const changes = this.tasks.map((t) => t.checkpointChange(id));
     if (!this.running) this.encodeCheckpoint(Infinity);
     else {
       encoded = new Promise<void>((resolve) => (this.encoded = resolve));
-      this.encodeResumeAt = 0;
-      this.continueCheckpoint(false);
-      if (this.encoded !== undefined) this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
+      this.backgroundResumeAt = 0;
+      this.continueBackground(false);
+      if (this.encoded !== undefined || this.profileRound) this.wake?.(); // an idle loop would otherwise start on the rest only at its next poll
     }
     const run = (async (): Promise<CheckpointInfo> => {
+      if (profilesWritten !== undefined) await profilesWritten;
       if (encoded !== undefined) await encoded;
       await this.deps.profiles.flushed();
       await this.deps.checkpoints.commit(changes);

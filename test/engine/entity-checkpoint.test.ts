@@ -9,7 +9,8 @@ import { compileRevisions } from './harness.js';
 // an entity still owed to the checkpoint is encoded before anything changes
 // it. Each case starts a checkpoint, lets one slice through, changes every
 // entity in one way, and checks that the finished checkpoint holds exactly
-// what a checkpoint encoded all at once, before the change, holds.
+// what a checkpoint encoded all at once, before the change, holds. Profiles
+// are written in rounds encoded in slices the same way (last describe).
 
 const BASE = Date.UTC(2024, 0, 1);
 const s = (seconds: number): number => BASE + seconds * 1_000;
@@ -122,5 +123,80 @@ describe('entity snapshots are encoded in slices while records go on', () => {
   it('a definition switch that drops a tag\'s state finishes the checkpoint first', () => {
     const { sliced, whole } = compare((task) => task.applyDefinitions(WITHOUT_TOTAL!));
     expect(sliced).toEqual(whole);
+  });
+});
+
+/** A profile store: removals, then writes, as the engine applies a round. */
+function apply(store: Map<string, string>, write: ReadonlyArray<readonly [string, Uint8Array]>, remove: ReadonlyArray<string> = []): void {
+  for (const key of remove) store.delete(key);
+  for (const [key, bytes] of write) store.set(key, Buffer.from(bytes).toString('hex'));
+}
+
+describe('profiles are written in rounds encoded in slices', () => {
+  it('a round handed out in slices writes each changed profile once; changes after it began wait for the next round', () => {
+    const { task, offset } = loaded();
+    const remove = task.beginProfileRound();
+    expect(remove).toEqual([]);
+    const first = task.drainProfileRound(0);
+    expect(first.done).toBe(false);
+    expect(first.write.length).toBeGreaterThan(0);
+    expect(first.write.length).toBeLessThan(USERS.length);
+    // A user already written changes again, and one not yet written: both are in the store once more by the end.
+    const written = first.write[0]![0];
+    const notYet = USERS.find((u) => !first.write.some(([k]) => k === u))!;
+    task.process(pay(written, s(13), 9), offset);
+    task.process(pay(notYet, s(13), 9), offset + 1);
+    const rest = task.drainProfileRound(Infinity);
+    expect(rest.done).toBe(true);
+    const keys = [...first.write, ...rest.write].map(([k]) => k);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect([...keys].sort()).toEqual([...USERS].sort());
+    // The one written before its change is written again by the next round, and only it.
+    task.beginProfileRound();
+    const next = task.drainProfileRound(Infinity);
+    expect(next.write.map(([k]) => k)).toEqual([written]);
+    expect(task.pendingProfiles).toBe(0);
+  });
+
+  it('rounds in slices between records leave the store as one write of everything at the end does, expiry and re-creation included', () => {
+    const events = (task: PartitionTask, from: number, each: (i: number) => void): number => {
+      let offset = from;
+      USERS.forEach((u, i) => {
+        task.process(pay(u, s(30) + i, i), offset++);
+        each(i);
+      });
+      // Everyone expires (TTL 20 s), then half come back.
+      task.process(mark(s(80)), offset++);
+      each(-1);
+      USERS.forEach((u, i) => {
+        if (i % 2 === 0) task.process(pay(u, s(81) + i, 1), offset++);
+        each(i);
+      });
+      return offset;
+    };
+    const reference = loaded();
+    events(reference.task, reference.offset, () => undefined);
+    const whole = new Map<string, string>();
+    const all = reference.task.drainProfiles();
+    apply(whole, all.write, all.remove);
+
+    const { task, offset } = loaded();
+    const store = new Map<string, string>();
+    let inRound = false;
+    events(task, offset, (i) => {
+      if (!inRound && (i === -1 || i % 37 === 0)) {
+        apply(store, [], task.beginProfileRound());
+        inRound = true;
+      }
+      if (inRound && i % 5 === 0) {
+        const { write, done } = task.drainProfileRound(0);
+        apply(store, write);
+        if (done) inRound = false;
+      }
+    });
+    const rest = task.drainProfiles();
+    apply(store, rest.write, rest.remove);
+    expect(store.size).toBe(USERS.length / 2);
+    expect(store).toEqual(whole);
   });
 });

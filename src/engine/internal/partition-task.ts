@@ -134,6 +134,9 @@ export class PartitionTask implements RuleHost {
   private profileDirty = new Uint8Array(INITIAL_CAPACITY);
   private profileList: number[] = [];
   private profileDeleted: string[] = [];
+  /** Position in `profileList` of a round of profile writes in progress, and its end. */
+  private profileCursor = 0;
+  private profileRoundEnd = 0;
   private deadLetters: DeadLetter[] = [];
   private decisions: Decision[] = [];
 
@@ -702,31 +705,58 @@ export class PartitionTask implements RuleHost {
   }
 
   /**
-   * Profiles changed since the last call, and keys of profiles removed. A key
-   * is never in both: an entity removed and then created again since the last
-   * call (its state expired, then a new event came) is only written, since the
-   * caller applies the writes before the removals.
+   * Starts a round of profile writes covering the entities changed so far (a
+   * round in progress is extended to them) and returns the keys of profiles
+   * removed since the last round. Apply the removals before the round's
+   * writes: an entity removed and then created again (its state expired, then
+   * a new event came) is in the round.
    */
-  drainProfiles(): { write: EncodedProfile[]; remove: string[] } {
-    const write: EncodedProfile[] = [];
-    for (const slot of this.profileList) {
-      if (this.profileDirty[slot] === 0) continue;
-      this.profileDirty[slot] = 0;
-      write.push([this.keys[slot]!, this.encodeProfile(slot)]);
-    }
-    this.profileList = [];
-    let remove = this.profileDeleted;
+  beginProfileRound(): string[] {
+    this.profileRoundEnd = this.profileList.length;
+    const remove = this.profileDeleted;
     this.profileDeleted = [];
-    if (remove.length > 0 && write.length > 0) {
-      const written = new Set(write.map((p) => p[0]));
-      remove = remove.filter((key) => !written.has(key));
+    return remove;
+  }
+
+  /**
+   * Encodes the profiles of the round in progress until `deadline`
+   * (performance.now() ms); `done` once the round is complete. A profile is
+   * encoded from the state at that moment: entities changed after the round
+   * began are written now or by the next round.
+   */
+  drainProfileRound(deadline: number): { write: EncodedProfile[]; done: boolean } {
+    const list = this.profileList;
+    const end = this.profileRoundEnd;
+    const dirty = this.profileDirty;
+    const write: EncodedProfile[] = [];
+    let i = this.profileCursor;
+    while (i < end) {
+      const slot = list[i++]!;
+      if (dirty[slot] !== 0) {
+        dirty[slot] = 0;
+        write.push([this.keys[slot]!, this.encodeProfile(slot)]);
+      }
+      if ((i & 31) === 0 && i < end && performance.now() >= deadline) {
+        this.profileCursor = i;
+        return { write, done: false };
+      }
     }
+    this.profileList = end === list.length ? [] : list.slice(end);
+    this.profileCursor = 0;
+    this.profileRoundEnd = 0;
+    return { write, done: true };
+  }
+
+  /** Every changed profile and the keys of removed ones, at once: apply the removals first. */
+  drainProfiles(): { write: EncodedProfile[]; remove: string[] } {
+    const remove = this.beginProfileRound();
+    const { write } = this.drainProfileRound(Infinity);
     return { write, remove };
   }
 
-  /** Entities whose profile changed since the last {@link drainProfiles}. */
+  /** Entities whose profile changed and is not yet handed out, and profiles removed. */
   get pendingProfiles(): number {
-    return this.profileList.length + this.profileDeleted.length;
+    return this.profileList.length - this.profileCursor + this.profileDeleted.length;
   }
 
   /** The stored form of an entity's profile, written from the operator columns (same content as {@link profileOf}). */
