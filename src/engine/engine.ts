@@ -144,7 +144,7 @@ export class Engine {
   private checkpointCount = 0;
   private lastCheckpoint: CheckpointInfo | undefined;
   private inFlight: Promise<CheckpointInfo> | undefined;
-  /** Set while a checkpoint's rule state is still being encoded by the loop; called when it is complete. */
+  /** Set while a checkpoint's entities and rule state are still being encoded by the loop; called when they are complete. */
   private encoded: (() => void) | undefined;
   /** Set while a round of profile writes is being encoded by the loop. */
   private profileRound = false;
@@ -413,7 +413,7 @@ export class Engine {
   }
 
   private idle(): Promise<void> {
-    // A checkpoint being encoded resumes at its next slice; otherwise appends wake the loop.
+    // Background work (a profile round, a checkpoint being encoded) resumes at its next slice; otherwise appends wake the loop.
     const ms = this.encoded === undefined && !this.profileRound ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(1, this.backgroundResumeAt - performance.now()));
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
@@ -499,7 +499,7 @@ export class Engine {
   /**
    * Starts a round of profile writes: the profiles changed so far are encoded
    * and written by the loop in slices ({@link continueBackground}), since
-   * encoding ten thousand of them at once held the event loop for about 27 ms.
+   * encoding ten thousand of them at once held the event loop for 24–27 ms.
    * Removed profiles are deleted now, before the round's writes.
    */
   private beginProfileRound(): void {
