@@ -491,6 +491,13 @@ export class PartitionTask implements RuleHost {
     for (let i = 0; i < windowed.length; i++) {
       const op = windowed[i]!;
       if (!op.has(slot)) continue;
+      // A window whose next change is later has nothing to drop yet: most of an entity's
+      // windows at any one slide (the timer is the earliest change of all of them).
+      let n = op.nextChange(slot);
+      if (n > now) {
+        if (n < next) next = n;
+        continue;
+      }
       if (op.advance(slot, now)) {
         changed = true;
         this.counters.tagChanges++;
@@ -498,7 +505,7 @@ export class PartitionTask implements RuleHost {
         const deps = this.wiring.statDependents.get(op);
         if (deps !== undefined) for (const d of deps) this.ruleMark[d] = 1;
       }
-      const n = op.nextChange(slot);
+      n = op.nextChange(slot);
       if (n < next) next = n;
     }
     // What a window slide changes (buckets dropped, values, rule tags re-evaluated at the
