@@ -9,6 +9,7 @@ import { RULE_STATE_PREFIX, RuleRuntime, type RuleCounters, type RuleHost } from
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
 import { RuleOperator } from './rule-operator.js';
 import { TimerQueue } from './timer-queue.js';
+import { visitFlagged } from './slices.js';
 
 /** How the engine treats time; shared by all partitions. */
 export interface TimePolicy {
@@ -736,17 +737,13 @@ export class PartitionTask implements RuleHost {
     const end = this.profileRoundEnd;
     const dirty = this.profileDirty;
     const write: EncodedProfile[] = [];
-    let i = this.profileCursor;
-    while (i < end) {
-      const slot = list[i++]!;
-      if (dirty[slot] !== 0) {
-        dirty[slot] = 0;
-        write.push([this.keys[slot]!, this.encodeProfile(slot)]);
-      }
-      if ((i & 31) === 0 && i < end && performance.now() >= deadline) {
-        this.profileCursor = i;
-        return { write, done: false };
-      }
+    const i = visitFlagged(list, dirty, this.profileCursor, end, deadline, (slot) => {
+      dirty[slot] = 0;
+      write.push([this.keys[slot]!, this.encodeProfile(slot)]);
+    });
+    if (i < end) {
+      this.profileCursor = i;
+      return { write, done: false };
     }
     this.profileList = end === list.length ? [] : list.slice(end);
     this.profileCursor = 0;
@@ -938,15 +935,10 @@ export class PartitionTask implements RuleHost {
   /** Encodes owed entities until `deadline` (performance.now() ms); true when none is left. */
   private encodeOwed(deadline: number): boolean {
     const list = this.owedList;
-    const owed = this.checkpointOwed;
-    let i = this.owedCursor;
-    while (i < list.length) {
-      const slot = list[i++]!;
-      if (owed[slot] !== 0) this.encodeOwedEntity(slot);
-      if ((i & 31) === 0 && i < list.length && performance.now() >= deadline) {
-        this.owedCursor = i;
-        return false;
-      }
+    const i = visitFlagged(list, this.checkpointOwed, this.owedCursor, list.length, deadline, this.encodeOwedEntity);
+    if (i < list.length) {
+      this.owedCursor = i;
+      return false;
     }
     this.owedList = [];
     this.owedCursor = 0;
@@ -954,10 +946,10 @@ export class PartitionTask implements RuleHost {
     return true;
   }
 
-  private encodeOwedEntity(slot: number): void {
+  private readonly encodeOwedEntity = (slot: number): void => {
     this.checkpointOwed[slot] = 0;
     this.owedOut!.push([this.keys[slot]!, this.encodeEntity(slot)]);
-  }
+  };
 
   /**
    * An entity's snapshot, written straight into one reused buffer: format

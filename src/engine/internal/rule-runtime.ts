@@ -7,6 +7,7 @@ import { CepFamily, CepNfa, clearCepSink, createCepSink, forEachMember, maskEmpt
 import { decodeRuleKeyState, encodeRuleKeyState, type RuleKeyState } from './rule-snapshot.js';
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
 import { TimerQueue } from './timer-queue.js';
+import { visitFlagged } from './slices.js';
 
 /** What the rule runtime needs from the partition that hosts it. */
 export interface RuleHost {
@@ -741,29 +742,21 @@ class KeySpace {
   /** Encodes owed keys until `deadline` (performance.now() ms); true when none is left. */
   encodePending(deadline: number): boolean {
     const list = this.pendingList;
-    let i = this.pendingCursor;
-    while (i < list.length) {
-      const slot = list[i++]!;
-      if (this.pending[slot] !== 0) this.encodeOne(slot);
-      if ((i & 31) === 0 && performance.now() >= deadline) {
-        this.pendingCursor = i;
-        return i >= list.length && this.endPending();
-      }
+    const i = visitFlagged(list, this.pending, this.pendingCursor, list.length, deadline, this.encodeOne);
+    if (i < list.length) {
+      this.pendingCursor = i;
+      return false;
     }
-    return this.endPending();
-  }
-
-  private endPending(): true {
     this.pendingList = [];
     this.pendingCursor = 0;
     this.pendingOut = undefined;
     return true;
   }
 
-  private encodeOne(slot: number): void {
+  private readonly encodeOne = (slot: number): void => {
     this.pending[slot] = 0;
     this.pendingOut!.push([`${RULE_STATE_PREFIX}${this.id}\u0000${this.keys[slot]!}`, encodeRuleKeyState(this.snapshot(slot))]);
-  }
+  };
 
   private snapshot(slot: number): RuleKeyState {
     const aggs: RuleKeyState['aggs'] = [];
