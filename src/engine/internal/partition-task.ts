@@ -64,7 +64,8 @@ interface Wiring {
   windowed: StatisticOperator[];
   /** Rule operators in dependency order. */
   rules: RuleOperator[];
-  routes: Map<string, StatisticOperator[]>;
+  /** Statistic operators by event type, with each one's index in `windowed` (-1 when not windowed). */
+  routes: Map<string, { ops: StatisticOperator[]; windows: number[] }>;
   /** For each statistic operator (by index in `stats`), the rule indices that read it. */
   statDependents: Map<StatisticOperator, number[]>;
   /** For each rule index, the rule indices that read it. */
@@ -112,6 +113,15 @@ export class PartitionTask implements RuleHost {
 
   private viewTimers = new TimerQueue();
   private viewTimerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
+  /**
+   * Per entity, a row holding for each windowed operator (by index in
+   * `wiring.windowed`) a lower bound of its next change: a slide reads this
+   * row and touches only the windows due. Reading every window's own state at
+   * each slide, to find the one or two due, was most of a slide's cost (the
+   * states of one entity are far apart in memory). Exact after an event or a
+   * slide; lower after a window is cleared, which only costs a look.
+   */
+  private windowNext = new Float64Array(0);
   private ttlTimers = new TimerQueue();
   private ttlTimerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
   private eventTimers = new TimerQueue();
@@ -194,6 +204,8 @@ export class PartitionTask implements RuleHost {
       if (!stats.includes(op as StatisticOperator) && !rulesUnordered.includes(op as RuleOperator)) this.dropOperatorState(op);
     }
     this.wiring = wire(stats, orderRules(rulesUnordered));
+    this.windowNext = new Float64Array(this.capacity * this.wiring.windowed.length).fill(NO_TIMER);
+    for (const slot of this.slots.values()) this.resetWindowRow(slot);
     this.ruleMark = new Uint8Array(this.wiring.rules.length);
     this.revision = set.revision;
     const ruleSpecs = set.rules ?? [];
@@ -326,8 +338,10 @@ export class PartitionTask implements RuleHost {
     const now = this.streamTime;
     // A copy of an event written here for a rule keyed by other fields: only rules see it.
     const home = !this.rekeyed || partitionOf(event.key, this.partitionCount) === this.partition;
-    const ops = home ? this.wiring.routes.get(event.type) : undefined;
-    if (ops !== undefined) {
+    const route = home ? this.wiring.routes.get(event.type) : undefined;
+    if (route !== undefined) {
+      const { ops, windows } = route;
+      const width = this.wiring.windowed.length;
       let slot = this.slots.get(event.key);
       const fresh = slot === undefined;
       if (slot !== undefined) this.touchEntity(slot);
@@ -351,12 +365,16 @@ export class PartitionTask implements RuleHost {
         }
         if (slot === undefined) slot = this.allocate(event.key);
         applied = true;
-        if (op.apply(slot, event, now)) {
+        const changedOp = op.apply(slot, event, now);
+        const w = windows[i]!;
+        // An event can move a window's next change either way (a bucket before the first, buckets dropped).
+        if (w >= 0) this.windowNext[slot * width + w] = op.nextChange(slot);
+        if (changedOp) {
           changed = true;
           counters.tagChanges++;
           const deps = this.wiring.statDependents.get(op);
           if (deps !== undefined) for (let d = 0; d < deps.length; d++) this.ruleMark[deps[d]!] = 1;
-          if (op.windowed) this.scheduleView(slot, op.nextChange(slot));
+          if (w >= 0) this.scheduleView(slot, op.nextChange(slot));
         }
       }
       if (slot !== undefined && fresh && !changed) {
@@ -486,16 +504,24 @@ export class PartitionTask implements RuleHost {
     // the other, however far the stream time jumped since the last record.
     const now = time;
     const windowed = this.wiring.windowed;
+    const width = windowed.length;
+    const row = slot * width;
+    const windowNext = this.windowNext;
     let changed = false;
     let emptied = false;
     let next = NO_TIMER;
-    for (let i = 0; i < windowed.length; i++) {
-      const op = windowed[i]!;
-      if (!op.has(slot)) continue;
+    for (let i = 0; i < width; i++) {
       // A window whose next change is later has nothing to drop yet: most of an entity's
       // windows at any one slide (the timer is the earliest change of all of them).
-      let n = op.nextChange(slot);
+      let n = windowNext[row + i]!;
       if (n > now) {
+        if (n < next) next = n;
+        continue;
+      }
+      const op = windowed[i]!;
+      n = op.has(slot) ? op.nextChange(slot) : NO_TIMER;
+      if (n > now) {
+        windowNext[row + i] = n;
         if (n < next) next = n;
         continue;
       }
@@ -506,7 +532,8 @@ export class PartitionTask implements RuleHost {
         const deps = this.wiring.statDependents.get(op);
         if (deps !== undefined) for (const d of deps) this.ruleMark[d] = 1;
       }
-      n = op.nextChange(slot);
+      n = op.has(slot) ? op.nextChange(slot) : NO_TIMER;
+      windowNext[row + i] = n;
       if (n < next) next = n;
     }
     // What a window slide changes (buckets dropped, values, rule tags re-evaluated at the
@@ -553,6 +580,16 @@ export class PartitionTask implements RuleHost {
 
   private fireProcessingTimers(): void {
     if (this.processingTimers.peekTime() <= this.processingTime) this.fireOwnerTimers(this.processingTimers, this.processingTime, 'processing');
+  }
+
+  /** Sets an entity's row of next window changes ({@link windowNext}) from its windows' state. */
+  private resetWindowRow(slot: number): void {
+    const windowed = this.wiring.windowed;
+    const row = slot * windowed.length;
+    for (let i = 0; i < windowed.length; i++) {
+      const op = windowed[i]!;
+      this.windowNext[row + i] = op.has(slot) ? op.nextChange(slot) : NO_TIMER;
+    }
   }
 
   private scheduleView(slot: number, time: number): void {
@@ -622,6 +659,7 @@ export class PartitionTask implements RuleHost {
     this.capacity = capacity;
     this.lastTime = growFloat(this.lastTime, capacity, -Infinity);
     this.viewTimerAt = growFloat(this.viewTimerAt, capacity, NO_TIMER);
+    this.windowNext = growFloat(this.windowNext, capacity * this.wiring.windowed.length, NO_TIMER);
     this.ttlTimerAt = growFloat(this.ttlTimerAt, capacity, NO_TIMER);
     this.checkpointDirty = growBytes(this.checkpointDirty, capacity);
     this.checkpointOwed = growBytes(this.checkpointOwed, capacity);
@@ -1067,6 +1105,7 @@ export class PartitionTask implements RuleHost {
       op.read(slot, r);
       if (!(op instanceof RuleOperator) && op.windowed) next = Math.min(next, op.nextChange(slot));
     }
+    this.resetWindowRow(slot);
     n = r.u32();
     if (n > 0) {
       const set: Record<string, [TagValue, number, number]> = {};
@@ -1131,9 +1170,10 @@ function wire(stats: StatisticOperator[], rules: RuleOperator[]): Wiring {
   for (const op of stats) {
     w.byStateId.set(op.spec.stateId, op);
     for (const type of op.spec.eventTypes) {
-      let list = w.routes.get(type);
-      if (list === undefined) w.routes.set(type, (list = []));
-      list.push(op);
+      let route = w.routes.get(type);
+      if (route === undefined) w.routes.set(type, (route = { ops: [], windows: [] }));
+      route.ops.push(op);
+      route.windows.push(w.windowed.indexOf(op));
     }
   }
   const byId = w.byId;
