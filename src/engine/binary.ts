@@ -121,12 +121,48 @@ export class BinaryWriter {
     this.pos = at + 6 + written;
   }
 
+  /**
+   * What {@link str16} writes for the ASCII string held by `bytes[start,
+   * start + n)`, copied from the bytes without making the string.
+   */
+  str16Ascii(bytes: Uint8Array, start: number, n: number): void {
+    this.room(6 + n);
+    const b = this.buf;
+    let at = this.pos;
+    if (n <= SHORT_STRING) {
+      b[at] = n & 0xff;
+      b[at + 1] = n >>> 8;
+      at += 2;
+    } else {
+      b[at] = 0xff;
+      b[at + 1] = 0xff;
+      this.view.setUint32(at + 2, n, true);
+      at += 6;
+    }
+    if (n <= 32) for (let i = 0; i < n; i++) b[at + i] = bytes[start + i]!;
+    else b.set(bytes.subarray(start, start + n), at);
+    this.pos = at + n;
+  }
+
+  /** {@link value16} of an ASCII string held in bytes (see {@link str16Ascii}). */
+  value16Ascii(bytes: Uint8Array, start: number, n: number): void {
+    this.u8(T_STRING);
+    this.str16Ascii(bytes, start, n);
+  }
+
   /** As {@link value}, strings written with {@link str16}. Read with {@link BinaryReader.value16}. */
   value16(v: AttrValue | undefined): void {
     if (typeof v === 'string') {
       this.u8(T_STRING);
       this.str16(v);
     } else this.value(v);
+  }
+
+  /** Bytes as they are. */
+  raw(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
   }
 
   /** A string, number, boolean or null. */
@@ -319,7 +355,11 @@ function asciiString(c: Uint8Array, a: number, n: number): string {
   }
 }
 
-function shortAscii(b: Uint8Array, start: number, n: number): string {
+/**
+ * The string of the ASCII bytes `b[start, start + n)`: the same string object
+ * as for the same bytes read lately (names, types and other repeated values).
+ */
+export function shortAscii(b: Uint8Array, start: number, n: number): string {
   if (n === 0) return '';
   const end = start + n;
   const slot = (n * 31 + b[start]! * 7 + b[end - 1]! * 3 + b[start + (n >>> 1)]! * 13) & (RECENT_SIZE - 1);

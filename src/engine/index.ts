@@ -39,10 +39,10 @@ export type {
   Comparison,
 } from './definition-set.js';
 export type { CepContext, CepCondition, CepContiguity, CepPatternSpec, CepSkipStrategy, CepStage, CepStageKind } from './internal/cep/pattern.js';
-export { encodeRecord, decodeRecord } from './record-codec.js';
+export { encodeRecord, encodeRecordInto, beginRecord, beginAttrs, endRecord, decodeRecord } from './record-codec.js';
 export { partitionOf } from './partitioner.js';
 export { Engine, defaultEngineOptions, systemClock } from './engine.js';
 export type { EngineOptions, EngineDependencies, EngineStats, PartitionStats, CheckpointInfo, Clock } from './engine.js';
 export type { RuleCounters } from './internal/rule-runtime.js';
 export { ProfileEncoder, decodeProfile } from './profile-codec.js';
-export { BinaryWriter, BinaryReader } from './binary.js';
+export { BinaryWriter, BinaryReader, shortAscii } from './binary.js';

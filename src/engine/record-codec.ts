@@ -25,24 +25,51 @@ function scalarAttrs(attrs: Record<string, unknown>): boolean {
 
 /** Encodes a log record to bytes for the event log. */
 export function encodeRecord(record: LogRecord): Uint8Array {
+  encodeRecordInto(record, writer.reset());
+  // A slice of the writer's shared arena: the log copies a payload into its block on append.
+  return writer.bytes();
+}
+
+/** Writes the bytes {@link encodeRecord} gives for a record at the writer's position. */
+export function encodeRecordInto(record: LogRecord, w: BinaryWriter): void {
   const attrs = record.attrs as Record<string, unknown>;
-  if (typeof record.type !== 'string' || typeof record.key !== 'string' || typeof record.time !== 'number' || !scalarAttrs(attrs)) return packr.pack(record);
-  const w = writer.reset();
-  w.u8(BINARY_FORMAT);
-  w.f64(record.time);
-  w.str16(record.type);
+  if (typeof record.type !== 'string' || typeof record.key !== 'string' || typeof record.time !== 'number' || !scalarAttrs(attrs)) {
+    w.raw(packr.pack(record));
+    return;
+  }
+  beginRecord(w, record.type, record.time);
   w.str16(record.key);
-  const countAt = w.pos;
-  w.u32(0);
+  const countAt = beginAttrs(w);
   let n = 0;
   for (const name in attrs) {
     w.str16(name);
     w.value16(attrs[name] as AttrValue);
     n++;
   }
-  w.patchU32(countAt, n);
-  // A slice of the writer's shared arena: the log copies a payload into its block on append.
-  return w.bytes();
+  endRecord(w, countAt, n);
+}
+
+/**
+ * Starts a record of scalar attributes in the binary form. The caller then
+ * writes the key as `str16`, calls {@link beginAttrs}, writes each attribute
+ * as `str16(name)` and `value16(value)`, and ends with {@link endRecord}.
+ */
+export function beginRecord(w: BinaryWriter, type: string, time: number): void {
+  w.u8(BINARY_FORMAT);
+  w.f64(time);
+  w.str16(type);
+}
+
+/** After the key: returns where the attribute count goes. */
+export function beginAttrs(w: BinaryWriter): number {
+  const countAt = w.pos;
+  w.u32(0);
+  return countAt;
+}
+
+/** Ends a record begun with {@link beginRecord}: `attrs` attributes were written. */
+export function endRecord(w: BinaryWriter, countAt: number, attrs: number): void {
+  w.patchU32(countAt, attrs);
 }
 
 /** Decodes bytes written by {@link encodeRecord} (either form). */

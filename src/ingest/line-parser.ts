@@ -1,9 +1,10 @@
 import { open } from 'node:fs/promises';
 import { isAscii } from 'node:buffer';
-import type { Event } from '../engine/index.js';
+import { encodeRecordInto, type BinaryWriter, type Event } from '../engine/index.js';
 import { InputError, PortraitError, type ErrorCode } from '../errors/index.js';
 import { validateEvent, type EventCatalog, type EventLimits } from './catalog.js';
 import { SchemaMapper, splitCsvLine, type InputSchema } from './input-schema.js';
+import { encodeFastLine } from './fast-line.js';
 
 /** What turns a file's lines into events: plain data, so a parser thread can take it. */
 export interface LineParserSetup {
@@ -59,6 +60,27 @@ export class LineParser {
     return event;
   }
 
+  /**
+   * Writes the log record of a line at the writer's position: true when the
+   * line holds an event, false for one that holds none (see {@link parse}).
+   */
+  encode(line: string, lineNo: number, w: BinaryWriter): boolean {
+    const event = this.parse(line, lineNo);
+    if (event === undefined) return false;
+    encodeRecordInto(event, w);
+    return true;
+  }
+
+  /**
+   * {@link encode} for a line held as ASCII bytes `bytes[start, end)`: a
+   * canonical NDJSON line takes the fast path ({@link encodeFastLine}) when it
+   * can, any other line is made a string and encoded; both write the same bytes.
+   */
+  encodeAscii(bytes: Uint8Array, start: number, end: number, lineNo: number, w: BinaryWriter): boolean {
+    if (this.mapper === undefined && start < end && encodeFastLine(bytes, start, end, this.setup, w)) return true;
+    return this.encode(latin1(bytes, start, end), lineNo, w);
+  }
+
   private parseText(line: string, lineNo: number): Event {
     const { catalog, limits, now } = this.setup;
     const path = `/line/${lineNo}`;
@@ -90,58 +112,114 @@ export interface ChunkShare {
   of: number;
 }
 
-/**
- * Reads a file and parses it into chunks of `chunkLines` lines (the last one
- * may be shorter). Lines that fail validation are listed with their reason;
- * any other error ends the generator. With `share`, only that share of the
- * chunks is parsed and yielded (the other lines are only counted), so several
- * parsers can split one file.
- */
-export async function* parseFileChunks(file: string, setup: LineParserSetup, chunkLines: number, share: ChunkShare = { index: 0, of: 1 }): AsyncGenerator<ParsedChunk> {
-  const parser = new LineParser(setup);
-  let chunk: ParsedChunk = { lastLine: 0, events: [], lines: [], rejected: [] };
-  let lineNo = 0;
-  let chunkNo = 0;
-  let mine = share.index === 0;
-  for await (const lines of readLines(file)) {
-    for (const line of lines) {
-      lineNo++;
-      if (!mine) {
-        if (lineNo % chunkLines === 0) mine = ++chunkNo % share.of === share.index;
-        continue;
-      }
-      try {
-        const event = parser.parse(line, lineNo);
-        if (event !== undefined) {
-          chunk.events.push(event);
-          chunk.lines.push(lineNo);
-        }
-      } catch (err: unknown) {
-        if (!(err instanceof PortraitError)) throw err;
-        chunk.rejected.push({ line: lineNo, code: err.code, message: err.message, path: err.path, text: line });
-      }
-      if (lineNo % chunkLines === 0) {
-        chunk.lastLine = lineNo;
-        yield chunk;
-        chunk = { lastLine: 0, events: [], lines: [], rejected: [] };
-        mine = ++chunkNo % share.of === share.index;
-      }
-    }
-  }
-  if (lineNo % chunkLines !== 0 && mine) {
-    chunk.lastLine = lineNo;
-    yield chunk;
-  }
+/** Takes the lines of a chunk one by one and gives the chunk when it is complete. */
+export interface ChunkSink<T> {
+  /** Takes a line; throws a {@link PortraitError} for a line refused (it is listed with its reason). */
+  line(parser: LineParser, text: string, lineNo: number): void;
+  /** Takes a line held as ASCII bytes `bytes[start, end)`, valid during the call; without it such lines come as text. */
+  asciiLine?(parser: LineParser, bytes: Uint8Array, start: number, end: number, lineNo: number): void;
+  /** The chunk of the lines taken since the last one, ending at line `lastLine`, with the lines refused. */
+  take(lastLine: number, rejected: RejectedLine[]): T;
 }
 
 /**
- * Reads a text file as batches of lines (without line terminators), in ~1 MiB
- * reads. Each read is cut at its last newline (a byte never inside a UTF-8
- * sequence) and decoded in one piece, as Latin-1 when it is all ASCII (the
- * fast path for typical event files), else as UTF-8; the bytes after the cut
- * start the next read.
+ * Reads a file and hands its lines to `sink` in chunks of `chunkLines` lines
+ * (the last one may be shorter), yielding each chunk the sink gives. Lines
+ * that fail validation are listed with their reason; any other error ends the
+ * generator. With `share`, only that share of the chunks is parsed and yielded
+ * (the other lines are only counted), so several parsers can split one file.
  */
-export async function* readLines(path: string): AsyncGenerator<string[]> {
+export async function* fileChunks<T>(file: string, setup: LineParserSetup, chunkLines: number, sink: ChunkSink<T>, share: ChunkShare = { index: 0, of: 1 }): AsyncGenerator<T> {
+  const parser = new LineParser(setup);
+  let rejected: RejectedLine[] = [];
+  let lineNo = 0;
+  let chunkNo = 0;
+  let mine = share.index === 0;
+  const refuse = (err: unknown, text: () => string): void => {
+    if (!(err instanceof PortraitError)) throw err;
+    rejected.push({ line: lineNo, code: err.code, message: err.message, path: err.path, text: text() });
+  };
+  const asciiLine = sink.asciiLine;
+  for await (const block of readLineBlocks(file)) {
+    const { bytes, end } = block;
+    const texts = block.ascii && asciiLine !== undefined ? undefined : decodeLines(block);
+    const count = texts?.length ?? Infinity;
+    let start = 0;
+    for (let k = 0; k < count; k++) {
+      let stop = end;
+      if (texts === undefined) {
+        stop = bytes.indexOf(NEWLINE, start);
+        if (stop < 0 || stop > end) stop = end;
+      }
+      lineNo++;
+      if (mine) {
+        if (texts !== undefined) {
+          const text = texts[k]!;
+          try {
+            sink.line(parser, text, lineNo);
+          } catch (err: unknown) {
+            refuse(err, () => text);
+          }
+        } else {
+          try {
+            asciiLine!.call(sink, parser, bytes, start, stop, lineNo);
+          } catch (err: unknown) {
+            refuse(err, () => latin1(bytes, start, stop));
+          }
+        }
+      }
+      if (lineNo % chunkLines === 0) {
+        if (mine) {
+          yield sink.take(lineNo, rejected);
+          rejected = [];
+        }
+        mine = ++chunkNo % share.of === share.index;
+      }
+      if (texts === undefined) {
+        if (stop >= end) break;
+        start = stop + 1;
+      }
+    }
+  }
+  if (lineNo % chunkLines !== 0 && mine) yield sink.take(lineNo, rejected);
+}
+
+/** {@link fileChunks} of events. */
+export function parseFileChunks(file: string, setup: LineParserSetup, chunkLines: number, share?: ChunkShare): AsyncGenerator<ParsedChunk> {
+  let events: Event[] = [];
+  let lines: number[] = [];
+  const sink: ChunkSink<ParsedChunk> = {
+    line(parser, text, lineNo) {
+      const event = parser.parse(text, lineNo);
+      if (event !== undefined) {
+        events.push(event);
+        lines.push(lineNo);
+      }
+    },
+    take(lastLine, rejected) {
+      const chunk: ParsedChunk = { lastLine, events, lines, rejected };
+      events = [];
+      lines = [];
+      return chunk;
+    },
+  };
+  return fileChunks(file, setup, chunkLines, sink, share);
+}
+
+/** Whole lines read from a file: `bytes[0, end)`, lines separated by `\n` (the last one without). */
+interface LineBlock {
+  /** Valid until the next block is read. */
+  bytes: Buffer;
+  end: number;
+  /** Every byte is ASCII. */
+  ascii: boolean;
+}
+
+/**
+ * Reads a text file in ~1 MiB reads, each cut at its last newline (a byte
+ * never inside a UTF-8 sequence); the bytes after the cut start the next read.
+ */
+async function* readLineBlocks(path: string): AsyncGenerator<LineBlock> {
   const handle = await open(path, 'r');
   try {
     let buffer = Buffer.allocUnsafe(1 << 20);
@@ -156,7 +234,7 @@ export async function* readLines(path: string): AsyncGenerator<string[]> {
       const { bytesRead } = await handle.read(buffer, carry, buffer.length - carry, null);
       const end = carry + bytesRead;
       if (bytesRead === 0) {
-        if (end > 0) yield [buffer.toString('utf8', 0, end)];
+        if (end > 0) yield { bytes: buffer, end, ascii: isAscii(buffer.subarray(0, end)) };
         return;
       }
       const cut = buffer.lastIndexOf(NEWLINE, end - 1);
@@ -164,15 +242,27 @@ export async function* readLines(path: string): AsyncGenerator<string[]> {
         carry = end;
         continue;
       }
-      const head = buffer.subarray(0, cut);
-      const text = isAscii(head) ? head.toString('latin1') : head.toString('utf8');
+      yield { bytes: buffer, end: cut, ascii: isAscii(buffer.subarray(0, cut)) };
       carry = end - cut - 1;
       buffer.copy(buffer, 0, cut + 1, end);
-      yield text.split('\n');
     }
   } finally {
     await handle.close();
   }
+}
+
+/** The lines of a block as strings: decoded in one piece, as Latin-1 when all ASCII, else as UTF-8. */
+function decodeLines(block: LineBlock): string[] {
+  return block.bytes.toString(block.ascii ? 'latin1' : 'utf8', 0, block.end).split('\n');
+}
+
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+}
+
+/** Reads a text file as batches of lines (without line terminators), one batch per ~1 MiB read. */
+export async function* readLines(path: string): AsyncGenerator<string[]> {
+  for await (const block of readLineBlocks(path)) yield decodeLines(block);
 }
 
 const NEWLINE = 0x0a;

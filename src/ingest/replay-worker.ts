@@ -6,8 +6,8 @@
  * waits for an `ack` per chunk taken.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { encodeRecord } from '../engine/index.js';
-import { parseFileChunks, type ChunkShare, type LineParserSetup } from './line-parser.js';
+import { BinaryWriter } from '../engine/index.js';
+import { fileChunks, type ChunkShare, type ChunkSink, type LineParserSetup, type RejectedLine } from './line-parser.js';
 
 /** What the replaying thread passes to the parser thread. */
 export interface ReplayWorkerData {
@@ -47,31 +47,42 @@ port.on('message', (m: { type: 'ack' | 'stop' }) => {
   wake?.();
 });
 
+type ChunkMessage = Extract<ReplayWorkerMessage, { type: 'chunk' }>;
+
+/** Encodes each line's record straight into one buffer per chunk. */
+function encodingSink(): ChunkSink<ChunkMessage> {
+  const w = new BinaryWriter(1 << 20);
+  let ends: number[] = [];
+  let lines: number[] = [];
+  const taken = (lineNo: number): void => {
+    ends.push(w.pos);
+    lines.push(lineNo);
+  };
+  return {
+    // A refused line throws before anything is written for it.
+    line(parser, text, lineNo) {
+      if (parser.encode(text, lineNo, w)) taken(lineNo);
+    },
+    asciiLine(parser, bytes, start, end, lineNo) {
+      if (parser.encodeAscii(bytes, start, end, lineNo, w)) taken(lineNo);
+    },
+    take(lastLine: number, rejected: RejectedLine[]): ChunkMessage {
+      const bytes = new Uint8Array(w.written()); // a copy with a buffer of its own, to transfer
+      const message: ChunkMessage = { type: 'chunk', lastLine, bytes, ends: Uint32Array.from(ends), lines: Float64Array.from(lines), rejected };
+      w.reset();
+      ends = [];
+      lines = [];
+      return message;
+    },
+  };
+}
+
 async function run(): Promise<void> {
-  let buffer = new Uint8Array(1 << 20);
-  for await (const chunk of parseFileChunks(data.file, data.setup, data.chunkLines, data.share)) {
+  for await (const message of fileChunks(data.file, data.setup, data.chunkLines, encodingSink(), data.share)) {
     while (credits <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
     if (stopped) return;
-    const n = chunk.events.length;
-    const ends = new Uint32Array(n);
-    const lines = new Float64Array(n);
-    let pos = 0;
-    for (let i = 0; i < n; i++) {
-      const record = encodeRecord(chunk.events[i]!);
-      if (pos + record.length > buffer.length) {
-        const grown = new Uint8Array(Math.max(buffer.length * 2, pos + record.length));
-        grown.set(buffer.subarray(0, pos));
-        buffer = grown;
-      }
-      buffer.set(record, pos);
-      pos += record.length;
-      ends[i] = pos;
-      lines[i] = chunk.lines[i]!;
-    }
-    const bytes = buffer.slice(0, pos);
     credits--;
-    const message: ReplayWorkerMessage = { type: 'chunk', lastLine: chunk.lastLine, bytes, ends, lines, rejected: chunk.rejected };
-    port.postMessage(message, [bytes.buffer, ends.buffer, lines.buffer]);
+    port.postMessage(message, [message.bytes.buffer as ArrayBuffer, message.ends.buffer as ArrayBuffer, message.lines.buffer as ArrayBuffer]);
   }
   port.postMessage({ type: 'end' } satisfies ReplayWorkerMessage);
 }
