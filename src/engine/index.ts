@@ -46,3 +46,4 @@ export type { EngineOptions, EngineDependencies, EngineStats, PartitionStats, Ch
 export type { RuleCounters } from './internal/rule-runtime.js';
 export { ProfileEncoder, decodeProfile } from './profile-codec.js';
 export { BinaryWriter, BinaryReader, shortAscii } from './binary.js';
+export { crc32 } from './checksum.js';

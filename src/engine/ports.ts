@@ -21,8 +21,11 @@ export interface RecordLog {
    * Appends records to one partition, in order. Resolves with the offset of the
    * first record only once every record is durable (survives `kill -9` and, with
    * fsync on, power loss). Concurrent appends to one partition keep call order.
+   * `checksums`, when given, holds the `crc32` of each payload, computed
+   * where the payloads were made (a parser thread) so a log that checks its
+   * records with CRC-32 need not compute them again.
    */
-  append(partition: number, payloads: ReadonlyArray<Uint8Array>): Promise<number>;
+  append(partition: number, payloads: ReadonlyArray<Uint8Array>, checksums?: ArrayLike<number>): Promise<number>;
 
   /**
    * Reads entries of one partition from `offset` (inclusive), at most `maxEntries`

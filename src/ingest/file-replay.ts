@@ -77,10 +77,11 @@ export interface ReplayProgress {
   parser: 'thread' | 'inline';
 }
 
-/** A parsed chunk with, for each event, its record as the log stores it when a parser thread encoded it. */
+/** A parsed chunk with, for each event, its record as the log stores it and its checksum when a parser thread encoded it. */
 interface ReplayChunk extends Omit<ParsedChunk, 'lines'> {
   lines: ArrayLike<number>;
   payloads: Uint8Array[] | undefined;
+  checksums: ArrayLike<number> | undefined;
 }
 
 /** Chunks a parser thread may have sent ahead of the replay. */
@@ -109,7 +110,8 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
     }
     const groups: LogRecord[][] = Array.from({ length: partitions }, () => []);
     const encoded: Uint8Array[][] | undefined = chunk.payloads === undefined ? undefined : Array.from({ length: partitions }, () => []);
-    const { events, lines, payloads } = chunk;
+    const sums: number[][] | undefined = chunk.checksums === undefined ? undefined : Array.from({ length: partitions }, () => []);
+    const { events, lines, payloads, checksums } = chunk;
     let count = 0;
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
@@ -119,6 +121,7 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
       if (lineNo > (resume[p] ?? 0)) {
         groups[p]!.push(event);
         encoded?.[p]!.push(payloads![i]!);
+        sums?.[p]!.push(checksums![i]!);
         count++;
       } else {
         progress.skipped++;
@@ -131,6 +134,7 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
           if (lineNo <= (resume[c] ?? 0)) continue;
           groups[c]!.push(event);
           encoded?.[c]!.push(payloads![i]!);
+          sums?.[c]!.push(checksums![i]!);
         }
       }
     }
@@ -142,7 +146,7 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
       if (lastLine > (resume[p] ?? 0)) groups[p]!.push(mark, source);
     }
     await waitForCapacity(ingestor);
-    await ingestor.appendGroups(groups, encoded);
+    await ingestor.appendGroups(groups, encoded, sums);
     ingestor.noteAccepted(count, progress.maxTime);
     progress.appended += count;
     options.onChunk?.({ ...progress });
@@ -152,7 +156,7 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
 }
 
 async function* inlineChunks(file: string, setup: LineParserSetup, chunkLines: number): AsyncGenerator<ReplayChunk> {
-  for await (const chunk of parseFileChunks(file, setup, chunkLines)) yield { ...chunk, payloads: undefined };
+  for await (const chunk of parseFileChunks(file, setup, chunkLines)) yield { ...chunk, payloads: undefined, checksums: undefined };
 }
 
 /** One parser thread and the chunks it has sent. */
@@ -196,7 +200,7 @@ async function* threadChunks(script: URL, file: string, setup: LineParserSetup, 
       if (m === undefined) throw failure!;
       if (m.type === 'end') return;
       if (m.type === 'error') throw Object.assign(new Error(m.message), m.code === undefined ? {} : { code: m.code });
-      const { bytes, ends, lines } = m;
+      const { bytes, ends, lines, checksums } = m;
       const n = ends.length;
       const events = new Array<Event>(n);
       const payloads = new Array<Uint8Array>(n);
@@ -209,7 +213,7 @@ async function* threadChunks(script: URL, file: string, setup: LineParserSetup, 
       }
       const rejected = m.rejected.map((r) => ({ ...r, code: r.code as ErrorCode }));
       worker.postMessage({ type: 'ack' });
-      yield { lastLine: m.lastLine, events, lines, rejected, payloads };
+      yield { lastLine: m.lastLine, events, lines, rejected, payloads, checksums };
     }
   } finally {
     await Promise.all(

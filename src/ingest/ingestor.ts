@@ -1,5 +1,6 @@
 import {
   ControlType,
+  crc32,
   encodeRecord,
   partitionOf,
   ruleKeyOf,
@@ -234,9 +235,11 @@ export class Ingestor {
    * marks and source positions beside the events of each chunk). `encoded`,
    * when given, holds for the first records of each partition their bytes as
    * {@link encodeRecord} writes them (a replay's parser thread encodes them);
-   * the records past its length are encoded here.
+   * the records past its length are encoded here. `checksums`, when given
+   * beside `encoded`, holds the `crc32` of each of those payloads, which the
+   * log then need not compute.
    */
-  async appendGroups(groups: ReadonlyArray<LogRecord[]>, encoded?: ReadonlyArray<ReadonlyArray<Uint8Array>>): Promise<AppendResult> {
+  async appendGroups(groups: ReadonlyArray<LogRecord[]>, encoded?: ReadonlyArray<ReadonlyArray<Uint8Array>>, checksums?: ReadonlyArray<ArrayLike<number>>): Promise<AppendResult> {
     const appends: Array<Promise<void>> = [];
     for (let p = 0; p < groups.length; p++) {
       const records = groups[p]!;
@@ -246,7 +249,14 @@ export class Ingestor {
       const from = given === undefined ? 0 : given.length;
       for (let i = 0; i < from; i++) payloads[i] = given![i]!;
       for (let i = from; i < records.length; i++) payloads[i] = encodeRecord(records[i]!);
-      appends.push(this.log.append(p, payloads).then((first) => this.target.offer(p, first, records)));
+      const givenSums = checksums?.[p];
+      let sums: number[] | undefined;
+      if (givenSums !== undefined && givenSums.length === from) {
+        sums = new Array<number>(records.length);
+        for (let i = 0; i < from; i++) sums[i] = givenSums[i]!;
+        for (let i = from; i < records.length; i++) sums[i] = crc32(payloads[i]!);
+      }
+      appends.push(this.log.append(p, payloads, sums).then((first) => this.target.offer(p, first, records)));
     }
     this.counters.batches++;
     await Promise.all(appends);

@@ -6,7 +6,7 @@
  * waits for an `ack` per chunk taken.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { BinaryWriter } from '../engine/index.js';
+import { BinaryWriter, crc32 } from '../engine/index.js';
 import { fileChunks, type ChunkShare, type ChunkSink, type LineParserSetup, type RejectedLine } from './line-parser.js';
 
 /** What the replaying thread passes to the parser thread. */
@@ -29,6 +29,8 @@ export type ReplayWorkerMessage =
       bytes: Uint8Array;
       /** End offset of each record in `bytes`. */
       ends: Uint32Array;
+      /** CRC-32 of each record, for the log (computed here, off the replaying thread). */
+      checksums: Uint32Array;
       /** Line number of each record. */
       lines: Float64Array;
       rejected: Array<{ line: number; code: string; message: string; path: string | undefined; text: string }>;
@@ -54,9 +56,14 @@ function encodingSink(): ChunkSink<ChunkMessage> {
   const w = new BinaryWriter(1 << 20);
   let ends: number[] = [];
   let lines: number[] = [];
+  let checksums: number[] = [];
+  let start = 0;
   const taken = (lineNo: number): void => {
-    ends.push(w.pos);
+    const end = w.pos;
+    checksums.push(crc32(w.written(), start, end));
+    ends.push(end);
     lines.push(lineNo);
+    start = end;
   };
   return {
     // A refused line throws before anything is written for it.
@@ -68,10 +75,12 @@ function encodingSink(): ChunkSink<ChunkMessage> {
     },
     take(lastLine: number, rejected: RejectedLine[]): ChunkMessage {
       const bytes = new Uint8Array(w.written()); // a copy with a buffer of its own, to transfer
-      const message: ChunkMessage = { type: 'chunk', lastLine, bytes, ends: Uint32Array.from(ends), lines: Float64Array.from(lines), rejected };
+      const message: ChunkMessage = { type: 'chunk', lastLine, bytes, ends: Uint32Array.from(ends), checksums: Uint32Array.from(checksums), lines: Float64Array.from(lines), rejected };
       w.reset();
+      start = 0;
       ends = [];
       lines = [];
+      checksums = [];
       return message;
     },
   };
@@ -82,7 +91,7 @@ async function run(): Promise<void> {
     while (credits <= 0 && !stopped) await new Promise<void>((resolve) => (wake = resolve));
     if (stopped) return;
     credits--;
-    port.postMessage(message, [message.bytes.buffer as ArrayBuffer, message.ends.buffer as ArrayBuffer, message.lines.buffer as ArrayBuffer]);
+    port.postMessage(message, [message.bytes.buffer as ArrayBuffer, message.ends.buffer as ArrayBuffer, message.checksums.buffer as ArrayBuffer, message.lines.buffer as ArrayBuffer]);
   }
   port.postMessage({ type: 'end' } satisfies ReplayWorkerMessage);
 }

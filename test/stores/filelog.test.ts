@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFileRecordLog, defaultFileRecordLogOptions } from '../../src/stores/filelog/index.js';
 import type { FileRecordLog, FileRecordLogOptions } from '../../src/stores/filelog/index.js';
-import type { LogEntry } from '../../src/engine/index.js';
+import { crc32, type LogEntry } from '../../src/engine/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const crashWriter = fileURLToPath(new URL('./fixtures/filelog-crash-writer.mjs', import.meta.url));
@@ -311,6 +311,29 @@ describe('file record log', () => {
       expect((error as Error).message).toContain(`byte ${position}`);
       // A failed open releases the lock.
       expect(existsSync(join(dir, 'LOCK'))).toBe(false);
+    });
+
+    it('writes the checksums an append brings (computed where the payloads were made), and refuses a count that does not match', async () => {
+      const dir = await tempDir();
+      const options = { dir, partitionCount: 1 };
+      const log = await createFileRecordLog(options);
+      const records = payloads(0, 0, 6);
+      await log.append(0, records, records.map((r) => crc32(r)));
+      await expect(log.append(0, records, [1, 2])).rejects.toMatchObject({ code: 'PRT_INTERNAL' });
+      // A wrong checksum is written as given: the reopened log finds the damage at that record.
+      const wrong = records.map((r) => crc32(r));
+      wrong[2] = (wrong[2]! ^ 1) >>> 0;
+      await log.append(0, records, wrong);
+      await log.append(0, payloads(0, 6, 2));
+      await log.close();
+      const file = await lastSegment(dir, 0);
+      const error = await createFileRecordLog(options).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toMatchObject({ code: 'PRT_STORE_CORRUPT', subject: file });
+      const position = records.reduce((at, r) => at + 8 + r.length, 0) + records.slice(0, 2).reduce((at, r) => at + 8 + r.length, 0);
+      expect((error as Error).message).toContain(`byte ${position}`);
     });
 
     it('refuses to open when a segment that is not the last is damaged, and read reports damage found later', async () => {

@@ -139,11 +139,11 @@ class FileRecordLogImpl implements FileRecordLog {
     this.partitionCount = partitions.length;
   }
 
-  append(partition: number, payloads: ReadonlyArray<Uint8Array>): Promise<number> {
+  append(partition: number, payloads: ReadonlyArray<Uint8Array>, checksums?: ArrayLike<number>): Promise<number> {
     if (this.closing !== undefined) return Promise.reject(this.closedError());
     const log = this.partitions[partition];
     if (log === undefined || !Number.isInteger(partition)) return Promise.reject(this.noSuchPartition(partition));
-    return log.append(payloads);
+    return log.append(payloads, checksums);
   }
 
   read(partition: number, offset: number, maxEntries: number): Promise<LogEntry[]> {

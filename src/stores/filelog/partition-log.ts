@@ -174,7 +174,7 @@ export class PartitionLog {
   }
 
   /** See `RecordLog.append`. */
-  append(payloads: ReadonlyArray<Uint8Array>): Promise<number> {
+  append(payloads: ReadonlyArray<Uint8Array>, checksums?: ArrayLike<number>): Promise<number> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(this.closedError());
     if (!Array.isArray(payloads)) {
@@ -192,6 +192,9 @@ export class PartitionLog {
         );
       }
     }
+    if (checksums !== undefined && checksums.length !== payloads.length) {
+      return Promise.reject(new PortraitError('PRT_INTERNAL', `log partition ${this.partition} append: ${checksums.length} checksums for ${payloads.length} payloads`));
+    }
     const first = this.nextOffset;
     if (payloads.length === 0 && this.waitersHead === this.waiters.length) return Promise.resolve(first);
     // One append call never spans two segments, so cutting a torn tail back to the
@@ -200,7 +203,10 @@ export class PartitionLog {
     for (let i = 0; i < payloads.length; i++) callBytes += FRAME_HEADER_BYTES + payloads[i]!.length;
     if (this.projectedSegmentBytes > 0 && this.projectedSegmentBytes + callBytes > this.options.segmentBytes) this.rollProjected();
     const last = payloads.length - 1;
-    for (let i = 0; i < payloads.length; i++) this.encode(payloads[i]!, i === last);
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]!;
+      this.encode(payload, i === last, checksums === undefined ? crc32(payload) : checksums[i]!);
+    }
     // With fsync 'always' every call is written and synced on its own.
     if (this.options.fsync === 'always') this.openChunk = undefined;
     const end = this.nextOffset;
@@ -280,7 +286,7 @@ export class PartitionLog {
     this.openChunk = undefined;
   }
 
-  private encode(payload: Uint8Array, endsCall: boolean): void {
+  private encode(payload: Uint8Array, endsCall: boolean, checksum: number): void {
     const len = payload.length;
     const frameBytes = FRAME_HEADER_BYTES + len;
     const offset = this.nextOffset;
@@ -313,7 +319,7 @@ export class PartitionLog {
     }
     const at = this.blockFill;
     writeU32(block, at, endsCall ? (len | BATCH_END_FLAG) >>> 0 : len);
-    writeU32(block, at + 4, crc32(payload));
+    writeU32(block, at + 4, checksum);
     block.set(payload, at + FRAME_HEADER_BYTES);
     this.blockFill = at + frameBytes;
     chunk.end = this.blockFill;
