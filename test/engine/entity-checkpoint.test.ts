@@ -158,6 +158,35 @@ describe('profiles are written in rounds encoded in slices', () => {
     expect(task.pendingProfiles).toBe(0);
   });
 
+  it('an entity that expires and comes back in its old slot while a round is in progress stays in the store', () => {
+    const run = (task: PartitionTask, offset: number, between: () => void): void => {
+      // Everyone expires (TTL 20 s); the last to expire comes back first, in the slot it had.
+      task.process(mark(s(40)), offset++);
+      between();
+      task.process(pay(USERS[USERS.length - 1]!, s(41), 5), offset++);
+    };
+    const reference = loaded();
+    run(reference.task, reference.offset, () => undefined);
+    const whole = new Map<string, string>();
+    const all = reference.task.drainProfiles();
+    apply(whole, all.write, all.remove);
+    expect(whole.size).toBe(1);
+
+    const { task, offset } = loaded();
+    const store = new Map<string, string>();
+    apply(store, [], task.beginProfileRound());
+    // One slice, then the expiry and the return; the round goes on with the slot of the one back.
+    const first = task.drainProfileRound(0);
+    apply(store, first.write);
+    expect(first.done).toBe(false);
+    run(task, offset, () => undefined);
+    const rest = task.drainProfileRound(Infinity);
+    apply(store, rest.write);
+    const next = task.drainProfiles();
+    apply(store, next.write, next.remove);
+    expect(store).toEqual(whole);
+  });
+
   it('rounds in slices between records leave the store as one write of everything at the end does, expiry and re-creation included', () => {
     const events = (task: PartitionTask, from: number, each: (i: number) => void): number => {
       let offset = from;

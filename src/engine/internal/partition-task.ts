@@ -144,7 +144,13 @@ export class PartitionTask implements RuleHost {
   private checkpointDeleted = new Set<string>();
   private profileDirty = new Uint8Array(INITIAL_CAPACITY);
   private profileList: number[] = [];
-  private profileDeleted: string[] = [];
+  /**
+   * Profiles removed since the last round began. A key written again before
+   * the next round begins leaves the set: its removal is superseded, and
+   * applied after that write it would delete a live profile (an entity expired
+   * and created again in its old slot, still in the round being written).
+   */
+  private profileDeleted = new Set<string>();
   /** Position in `profileList` of a round of profile writes in progress, and its end. */
   private profileCursor = 0;
   private profileRoundEnd = 0;
@@ -693,7 +699,7 @@ export class PartitionTask implements RuleHost {
     this.checkpointDirty[slot] = 0;
     this.profileDirty[slot] = 0;
     this.checkpointDeleted.add(key);
-    this.profileDeleted.push(key);
+    this.profileDeleted.add(key);
     this.counters.entitiesExpired++;
   }
 
@@ -708,6 +714,7 @@ export class PartitionTask implements RuleHost {
     if (this.profileDirty[slot] === 0) {
       this.profileDirty[slot] = 1;
       this.profileList.push(slot);
+      if (this.profileDeleted.size > 0) this.profileDeleted.delete(this.keys[slot]!);
     }
   }
 
@@ -759,8 +766,8 @@ export class PartitionTask implements RuleHost {
    */
   beginProfileRound(): string[] {
     this.profileRoundEnd = this.profileList.length;
-    const remove = this.profileDeleted;
-    this.profileDeleted = [];
+    const remove = [...this.profileDeleted];
+    this.profileDeleted.clear();
     return remove;
   }
 
@@ -798,7 +805,7 @@ export class PartitionTask implements RuleHost {
 
   /** Entities whose profile changed and is not yet handed out, and profiles removed. */
   get pendingProfiles(): number {
-    return this.profileList.length - this.profileCursor + this.profileDeleted.length;
+    return this.profileList.length - this.profileCursor + this.profileDeleted.size;
   }
 
   /** The stored form of an entity's profile, written from the operator columns (same content as {@link profileOf}). */
