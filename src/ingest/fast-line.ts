@@ -24,6 +24,8 @@ const KIND_NUMBER = 1;
 const KIND_TRUE = 2;
 const KIND_FALSE = 3;
 const KIND_NULL = 4;
+/** A number in a field declared a string: written as its text. */
+const KIND_NUMBER_TEXT = 5;
 
 // Field columns of the line being scanned (one line at a time per thread).
 const names: string[] = new Array<string>(MAX_FIELDS).fill('');
@@ -184,9 +186,6 @@ export function encodeFastLine(b: Uint8Array, start: number, end: number, ctx: F
   endRecord(w, countAt, kept);
   return true;
 }
-
-/** A number declared a string, written as its text. */
-const KIND_NUMBER_TEXT = 5;
 
 /** Whether an attribute kept on the record holds a value other than null. */
 function present(name: string, attrCount: number): boolean {
