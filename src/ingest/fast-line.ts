@@ -196,7 +196,28 @@ function present(name: string, attrCount: number): boolean {
   return false;
 }
 
-function latin1(b: Uint8Array, start: number, end: number): string {
+/**
+ * The closing quote of a JSON string whose text starts at `from`, or -1 when
+ * the text has an escape or a control character (or no closing quote).
+ */
+function closingQuote(b: Uint8Array, from: number, end: number): number {
+  for (let k = from; k < end; k++) {
+    const c = b[k]!;
+    if (c === 0x22) return k;
+    if (c === 0x5c || c < 0x20) return -1;
+  }
+  return -1;
+}
+
+/** Whether the name `b[start, end)` is all digits, which `JSON.parse` puts before the other names. */
+function isArrayIndex(b: Uint8Array, start: number, end: number): boolean {
+  if (start === end) return false;
+  for (let k = start; k < end; k++) if (b[k]! < 0x30 || b[k]! > 0x39) return false;
+  return true;
+}
+
+/** The text of the ASCII bytes `b[start, end)`. */
+export function latin1(b: Uint8Array, start: number, end: number): string {
   return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
 }
 
@@ -211,17 +232,8 @@ function scan(b: Uint8Array, start: number, end: number): number {
     // Name: no escape, no control character; not an array index (JSON.parse would order it
     // first), not `__proto__`, not seen before on the line.
     const nameStart = i + 1;
-    let j = nameStart;
-    let digits = true;
-    for (;;) {
-      if (j >= end) return -1;
-      const c = b[j]!;
-      if (c === 0x22) break;
-      if (c === 0x5c || c < 0x20) return -1;
-      if (c < 0x30 || c > 0x39) digits = false;
-      j++;
-    }
-    if (digits && j > nameStart) return -1;
+    const j = closingQuote(b, nameStart, end);
+    if (j < 0 || isArrayIndex(b, nameStart, j)) return -1;
     const name = shortAscii(b, nameStart, j - nameStart);
     if (name === '__proto__') return -1;
     for (let k = 0; k < n; k++) if (names[k] === name) return -1;
@@ -233,14 +245,8 @@ function scan(b: Uint8Array, start: number, end: number): number {
     const c = b[i]!;
     if (c === 0x22) {
       const s = i + 1;
-      let k = s;
-      for (;;) {
-        if (k >= end) return -1;
-        const d = b[k]!;
-        if (d === 0x22) break;
-        if (d === 0x5c || d < 0x20) return -1;
-        k++;
-      }
+      const k = closingQuote(b, s, end);
+      if (k < 0) return -1;
       kinds[n] = KIND_STRING;
       valueStart[n] = s;
       valueLength[n] = k - s;

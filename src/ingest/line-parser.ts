@@ -4,7 +4,7 @@ import { encodeRecordInto, type BinaryWriter, type Event } from '../engine/index
 import { InputError, PortraitError, type ErrorCode } from '../errors/index.js';
 import { validateEvent, type EventCatalog, type EventLimits } from './catalog.js';
 import { SchemaMapper, splitCsvLine, type InputSchema } from './input-schema.js';
-import { encodeFastLine } from './fast-line.js';
+import { encodeFastLine, latin1 } from './fast-line.js';
 
 /** What turns a file's lines into events: plain data, so a parser thread can take it. */
 export interface LineParserSetup {
@@ -256,9 +256,6 @@ function decodeLines(block: LineBlock): string[] {
   return block.bytes.toString(block.ascii ? 'latin1' : 'utf8', 0, block.end).split('\n');
 }
 
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
-}
 
 /** Reads a text file as batches of lines (without line terminators), one batch per ~1 MiB read. */
 export async function* readLines(path: string): AsyncGenerator<string[]> {

@@ -525,7 +525,7 @@ export class PartitionTask implements RuleHost {
         continue;
       }
       const op = windowed[i]!;
-      n = op.has(slot) ? op.nextChange(slot) : NO_TIMER;
+      n = op.nextChange(slot);
       if (n > now) {
         windowNext[row + i] = n;
         if (n < next) next = n;
@@ -538,7 +538,7 @@ export class PartitionTask implements RuleHost {
         const deps = this.wiring.statDependents.get(op);
         if (deps !== undefined) for (const d of deps) this.ruleMark[d] = 1;
       }
-      n = op.has(slot) ? op.nextChange(slot) : NO_TIMER;
+      n = op.nextChange(slot);
       windowNext[row + i] = n;
       if (n < next) next = n;
     }
@@ -592,10 +592,7 @@ export class PartitionTask implements RuleHost {
   private resetWindowRow(slot: number): void {
     const windowed = this.wiring.windowed;
     const row = slot * windowed.length;
-    for (let i = 0; i < windowed.length; i++) {
-      const op = windowed[i]!;
-      this.windowNext[row + i] = op.has(slot) ? op.nextChange(slot) : NO_TIMER;
-    }
+    for (let i = 0; i < windowed.length; i++) this.windowNext[row + i] = windowed[i]!.nextChange(slot);
   }
 
   private scheduleView(slot: number, time: number): void {

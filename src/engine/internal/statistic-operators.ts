@@ -28,7 +28,7 @@ export interface StatisticOperator {
   apply(slot: number, event: Event, now: number): boolean;
   /** Moves the window to stream time `now`; returns true when the visible value changed. */
   advance(slot: number, now: number): boolean;
-  /** Stream time at which the value next changes with no event, or Infinity. */
+  /** Stream time at which the value next changes with no event; Infinity when the slot has no state or never changes with time. */
   nextChange(slot: number): number;
   clear(slot: number): void;
   /** Writes the slot's state (the slot has state) for a checkpoint. */
