@@ -13,7 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BATCH_NODE_FLAGS } from '../src/runtime/node-flags.js';
+import { BATCH_NODE_FLAGS, SERVER_NODE_FLAGS } from '../src/runtime/node-flags.js';
 import { cachePath, commitInfo, repoRoot, type BenchContext, type BenchResult, type Scenario, type TableRow } from './lib/common.js';
 
 /** Scenarios in run order: engine-replay leaves the 1M-user state the next two use. */
@@ -112,8 +112,8 @@ function snapshotDist(): string {
 }
 
 function runScenario(name: string, script: string, args: Args, results: BenchResult[]): Promise<number> {
-  // A scenario of the serving layer runs a server: with the server's Node flags (the defaults), not the batch ones.
-  const flags = ['--expose-gc', `--max-old-space-size=${HEAP_LIMIT_MB}`, ...(name.startsWith('serving-') ? [] : BATCH_NODE_FLAGS)];
+  // A scenario of the serving layer runs a server: with the server's Node flags (as `portrait serve`), not the batch ones.
+  const flags = ['--expose-gc', `--max-old-space-size=${HEAP_LIMIT_MB}`, ...(name.startsWith('serving-') ? SERVER_NODE_FLAGS : BATCH_NODE_FLAGS)];
   if (args.cpuProf) flags.push('--cpu-prof', `--cpu-prof-dir=${cachePath('profiles')}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
   const { commit, dirty } = commitInfo();
   const env = { ...process.env, PORTRAIT_BENCH_ROOT: repoRoot, PORTRAIT_BENCH_COMMIT: commit, PORTRAIT_BENCH_DIRTY: dirty ? '1' : '0' };

@@ -1,5 +1,5 @@
 import { startServer } from '../src/runtime/server.js';
-import { benchScript, duration, human, resultLine, round, spawnNode, type BenchContext, type Scenario } from './lib/common.js';
+import { duration, human, resultLine, round, spawnLoadClient, type BenchContext, type Scenario } from './lib/common.js';
 import { benchRules, importDocument } from './lib/rules.js';
 import { benchConfig, freshDataDir, removeDataDir } from './lib/system.js';
 
@@ -36,14 +36,14 @@ export const scenario: Scenario = {
     try {
       await server.system.definitions.importAll(importDocument(benchRules(100)));
       const decideBefore = await serverBuckets(server.url, '/v1/decide');
-      const client = spawnNode(benchScript('lib/http-client.js'), [JSON.stringify({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/decide' })]);
+      const client = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/decide' });
       await client.next('ready');
       client.send({ type: 'start', url: server.url });
       const run = await client.next<RateDecideReport>('done');
       client.send({ type: 'exit' });
       await client.exited;
       const decideServer = serverView(decideBefore, await serverBuckets(server.url, '/v1/decide'));
-      const baseClient = spawnNode(benchScript('lib/http-client.js'), [JSON.stringify({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/events' })]);
+      const baseClient = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/events' });
       await baseClient.next('ready');
       baseClient.send({ type: 'start', url: server.url });
       const base = await baseClient.next<RateDecideReport>('done');

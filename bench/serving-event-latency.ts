@@ -1,5 +1,5 @@
 import { startServer } from '../src/runtime/server.js';
-import { benchScript, duration, human, resultLine, round, spawnNode, type BenchContext, type Scenario } from './lib/common.js';
+import { duration, human, resultLine, round, spawnLoadClient, type BenchContext, type Scenario } from './lib/common.js';
 import { startBareServer } from './lib/bare-server.js';
 import { benchConfig, freshDataDir, removeDataDir } from './lib/system.js';
 import { installBenchTags } from './lib/tags.js';
@@ -51,9 +51,7 @@ export const scenario: Scenario = {
 async function measure(ctx: BenchContext, rate: number, durationS: number, warmupS: number, primary: boolean): Promise<void> {
   // One request every 5 ms, as many producers with small batches would send.
   const batch = Math.max(2, Math.round(rate / 200));
-  const client = spawnNode(benchScript('lib/http-client.js'), [
-    JSON.stringify({ mode: 'rate-post', rate, batch, durationS, warmupS, users: 1_100_000, seed: 7, probeTag: 'buy_count_total' }),
-  ]);
+  const client = spawnLoadClient({ mode: 'rate-post', rate, batch, durationS, warmupS, users: 1_100_000, seed: 7, probeTag: 'buy_count_total' });
   await client.next('ready');
 
   const bare = await startBareServer();

@@ -1,5 +1,5 @@
 import { startServer } from '../src/runtime/server.js';
-import { benchScript, duration, epochMs, human, resultLine, round, spawnNode, type BenchContext, type Scenario } from './lib/common.js';
+import { duration, epochMs, human, resultLine, round, spawnLoadClient, type BenchContext, type Scenario } from './lib/common.js';
 import { ensureDataset, replayDatasetSpec } from './lib/dataset.js';
 import { startBareServer } from './lib/bare-server.js';
 import { benchConfig, freshDataDir, removeDataDir } from './lib/system.js';
@@ -31,7 +31,7 @@ export const scenario: Scenario = {
     const events = Math.min(dataset.events, ctx.quick ? 20_000 : 300_000);
     const batch = 1_000;
     const concurrency = 4;
-    const client = spawnNode(benchScript('lib/http-client.js'), [JSON.stringify({ mode: 'ingest', file: dataset.file, events, batch, concurrency })]);
+    const client = spawnLoadClient({ mode: 'ingest', file: dataset.file, events, batch, concurrency });
     await client.next('ready');
 
     const bare = await startBareServer();

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from '../src/runtime/server.js';
-import { benchScript, cachePath, duration, human, resultLine, round, spawnNode, type BenchContext, type Scenario } from './lib/common.js';
+import { cachePath, duration, human, resultLine, round, spawnLoadClient, type BenchContext, type Scenario } from './lib/common.js';
 import { ensureDataset, replayDatasetSpec } from './lib/dataset.js';
 import { startBareServer } from './lib/bare-server.js';
 import { benchConfig, ensureState } from './lib/system.js';
@@ -68,7 +68,7 @@ export const scenario: Scenario = {
     const idsFile = join(cachePath('runs'), 'profile-get-ids.json');
     writeFileSync(idsFile, JSON.stringify(ids));
 
-    const client = spawnNode(benchScript('lib/http-client.js'), [JSON.stringify({ mode: 'rate-get', rate: RATE_TARGET, durationS, warmupS, idsFile, maxS: ctx.quick ? 2 : 10, maxConcurrency: 32 })]);
+    const client = spawnLoadClient({ mode: 'rate-get', rate: RATE_TARGET, durationS, warmupS, idsFile, maxS: ctx.quick ? 2 : 10, maxConcurrency: 32 });
     await client.next('ready');
     ctx.log(`GET at ${RATE_TARGET}/s for ${durationS} s`);
     client.send({ type: 'start', url: server.url });

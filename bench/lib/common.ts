@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
+import { SERVER_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 
 /**
  * Root of the repository: three levels above dist/bench/lib, or as the runner
@@ -228,6 +229,16 @@ export function messagesFromParent(): AsyncIterable<Record<string, unknown>> {
       }
     }
   })();
+}
+
+/**
+ * Starts the HTTP load client (`lib/http-client.js`) in `mode`, with the
+ * server's Node flags: it shares the machine with the server under test, and
+ * a full collection of its own marking on four threads would take the
+ * server's core as well.
+ */
+export function spawnLoadClient(mode: Record<string, unknown>): NodeChild {
+  return spawnNode(benchScript('lib/http-client.js'), [JSON.stringify(mode)], SERVER_NODE_FLAGS);
 }
 
 /** Path of a compiled bench file (e.g. `lib/http-client.js`) beside this one. */

@@ -7,6 +7,7 @@ export type {
   PartitionCheckpointMeta,
   PartitionCheckpointChange,
   EntitySnapshot,
+  EntitySnapshots,
   ProfileSink,
   EncodedProfile,
   Profile,
@@ -47,3 +48,4 @@ export type { RuleCounters } from './internal/rule-runtime.js';
 export { ProfileEncoder, decodeProfile } from './profile-codec.js';
 export { BinaryWriter, BinaryReader, shortAscii } from './binary.js';
 export { crc32 } from './checksum.js';
+export { SnapshotBatch } from './snapshot-batch.js';

@@ -80,6 +80,11 @@ export interface PartitionCheckpointMeta {
 /** State of one entity as snapshotted in a checkpoint (the engine encodes it). */
 export type EntitySnapshot = Uint8Array;
 
+/** Entity snapshots by key, as a checkpoint commits them: an array, or the engine's packed `SnapshotBatch`. */
+export interface EntitySnapshots extends Iterable<[key: string, snapshot: EntitySnapshot]> {
+  readonly length: number;
+}
+
 /**
  * Stores checkpoints: per partition, the progress meta and a snapshot of every
  * entity's state. Commits are incremental (changed and deleted entities only)
@@ -103,7 +108,7 @@ export interface CheckpointStore {
 /** What one partition contributes to a checkpoint commit. */
 export interface PartitionCheckpointChange {
   meta: PartitionCheckpointMeta;
-  upserts: ReadonlyArray<[key: string, snapshot: EntitySnapshot]>;
+  upserts: EntitySnapshots;
   deletes: ReadonlyArray<string>;
 }
 

@@ -15,3 +15,19 @@
  * (or `NODE_OPTIONS`) when you start a replay yourself.
  */
 export const BATCH_NODE_FLAGS: ReadonlyArray<string> = ['--max-semi-space-size=64'];
+
+/**
+ * The Node.js flags of the server (`portrait serve`, `npm start`, the serving
+ * benchmarks): concurrent marking, the background part of a full garbage
+ * collection, on one thread. Node gives V8 four background threads whatever
+ * the machine, and a full collection marks on all of them at once: on two
+ * cores they took the core the event loop runs on for 50-130 ms, and every
+ * request in that stretch waited. With `POST /v1/decide` at 1,000 requests/s
+ * and 100 rules on 2 cores, the p99 seen by the client went from 15.1-20.2 ms
+ * to 6.5-8.0 ms (alternating runs). On a larger machine marking on one thread
+ * takes longer in the background; the pauses of the event loop do not grow.
+ * V8 reads the flag only at start-up: the `portrait` command's first line and
+ * `npm start` pass it; a program that calls `startServer` itself passes it to
+ * its own `node`.
+ */
+export const SERVER_NODE_FLAGS: ReadonlyArray<string> = ['--concurrent-marking-max-worker-num=1'];

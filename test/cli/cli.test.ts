@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { environmentSettings, loadConfig } from '../../src/config/index.js';
 import { openEmbeddedSystem } from '../../src/runtime/embedded-system.js';
-import { BATCH_NODE_FLAGS } from '../../src/runtime/index.js';
+import { BATCH_NODE_FLAGS, SERVER_NODE_FLAGS } from '../../src/runtime/index.js';
 import { cleanup, tempDir } from '../helpers/system.js';
 
 afterEach(cleanup);
@@ -189,14 +189,34 @@ describe('portrait usage', () => {
 });
 
 describe('the Node.js flags', () => {
+  const start = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+  const shebang = readFileSync(cli, 'utf8').split('\n')[0]!;
+
   it('the server runs with Node\'s default young generation: neither the command\'s first line nor `npm start` passes the batch flags', () => {
-    const shebang = readFileSync(cli, 'utf8').split('\n')[0]!;
-    const start = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
-    expect(shebang).toBe('#!/usr/bin/env node');
     expect(BATCH_NODE_FLAGS.length).toBeGreaterThan(0);
     for (const flag of BATCH_NODE_FLAGS) {
       const name = flag.split('=')[0]!;
       expect(start).not.toContain(name);
+      expect(shebang).not.toContain(name);
     }
+  });
+
+  it.skipIf(process.platform === 'win32')('the server\'s flags are on the command\'s first line and in `npm start`, and the command runs with them', async () => {
+    expect(SERVER_NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${SERVER_NODE_FLAGS.join(' ')}`);
+    expect(start).toContain(`node ${SERVER_NODE_FLAGS.join(' ')} dist/src/cli/main.js serve`);
+    // Run as the kernel runs an installed `portrait`: the interpreter of the first line with its
+    // one argument, then the file. An unknown flag or a missing `env -S` would stop it here.
+    const [interpreter, ...rest] = shebang.slice(2).split(' ');
+    const run = await new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const child = spawn(interpreter!, [rest.join(' '), cli, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    expect(run.out).toContain('portrait serve');
+    expect(run.code).toBe(0);
   });
 });

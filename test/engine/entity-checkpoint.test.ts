@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TagDocument } from '../../src/definitions/index.js';
-import { ControlType, type EntitySnapshot, type Event, type LogRecord } from '../../src/engine/index.js';
+import { ControlType, type EntitySnapshots, type Event, type LogRecord } from '../../src/engine/index.js';
 import { PartitionTask, type TimePolicy } from '../../src/engine/internal/partition-task.js';
 import { demoCatalog } from '../../src/ingest/index.js';
 import { compileRevisions } from './harness.js';
@@ -43,8 +43,8 @@ function loaded(until?: number): { task: PartitionTask; offset: number } {
   return { task, offset };
 }
 
-function sorted(upserts: ReadonlyArray<[string, EntitySnapshot]>): Array<[string, string]> {
-  return upserts.map(([k, v]) => [k, Buffer.from(v).toString('hex')] as [string, string]).sort((a, b) => a[0].localeCompare(b[0]));
+function sorted(upserts: EntitySnapshots): Array<[string, string]> {
+  return [...upserts].map(([k, v]) => [k, Buffer.from(v).toString('hex')] as [string, string]).sort((a, b) => a[0].localeCompare(b[0]));
 }
 
 /** The finished sliced checkpoint and the one encoded at once, with how many entities the first slice wrote. */
@@ -111,7 +111,7 @@ describe('entity snapshots are encoded in slices while records go on', () => {
     }, s(20));
     expect(sliced).toEqual(whole);
     expect(deletes[0]).toEqual(deletes[1]);
-    expect(next!.upserts).toEqual([]);
+    expect([...next!.upserts]).toEqual([]);
     expect([...next!.deletes].sort()).toEqual([...USERS].sort());
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Decision, EntitySnapshot, Event } from '../../src/engine/index.js';
+import type { Decision, EntitySnapshots, Event } from '../../src/engine/index.js';
+import { SnapshotBatch } from '../../src/engine/index.js';
 import { decodeRuleKeyState, encodeRuleKeyState } from '../../src/engine/internal/rule-snapshot.js';
 import { compileRule } from '../../src/definitions/index.js';
 import { defaultCatalog } from '../../src/runtime/default-catalog.js';
@@ -36,22 +37,22 @@ const before = users.flatMap((u, i) => [login(u, i), login(u, MINUTE + i)]);
 /** After it: every user's state changes, half complete a match (their keys' NFA state empties). */
 const after = users.flatMap((u, i) => (i % 2 === 0 ? [transfer(u, 2 * MINUTE + i)] : [login(u, 2 * MINUTE + i, true)]));
 
-function sorted(upserts: Array<[string, EntitySnapshot]>): Array<[string, string]> {
-  return upserts.map(([k, v]) => [k, Buffer.from(v).toString('hex')] as [string, string]).sort((a, b) => a[0].localeCompare(b[0]));
+function sorted(upserts: EntitySnapshots): Array<[string, string]> {
+  return [...upserts].map(([k, v]) => [k, Buffer.from(v).toString('hex')] as [string, string]).sort((a, b) => a[0].localeCompare(b[0]));
 }
 
 describe('rule state checkpoints are encoded in slices while events go on', () => {
   it('keys changed before their turn are written as they were when the checkpoint began, byte for byte', () => {
     const stopTheWorld = runtime();
     feed(stopTheWorld, before, 30_000);
-    const expected: Array<[string, EntitySnapshot]> = [];
+    const expected = new SnapshotBatch();
     const expectedDeletes: string[] = [];
     stopTheWorld.rt.beginCheckpoint(expected, expectedDeletes);
     expect(stopTheWorld.rt.encodePending(Infinity)).toBe(true);
 
     const sliced = runtime();
     feed(sliced, before, 30_000);
-    const upserts: Array<[string, EntitySnapshot]> = [];
+    const upserts = new SnapshotBatch();
     const deletes: string[] = [];
     sliced.rt.beginCheckpoint(upserts, deletes);
     // A deadline already passed: one small slice of keys is written, the rest is owed.
@@ -73,7 +74,7 @@ describe('rule state checkpoints are encoded in slices while events go on', () =
   it('a runtime restored from the sliced checkpoint decides the events after it exactly as the original did', () => {
     const original = runtime();
     feed(original, before, 30_000);
-    const upserts: Array<[string, EntitySnapshot]> = [];
+    const upserts = new SnapshotBatch();
     original.rt.beginCheckpoint(upserts, []);
     original.rt.encodePending(0);
     const decidedBefore = original.decisions.length;

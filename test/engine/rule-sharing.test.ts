@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileRule } from '../../src/definitions/index.js';
-import type { Decision, EntitySnapshot, Event } from '../../src/engine/index.js';
+import { SnapshotBatch, type Decision, type Event } from '../../src/engine/index.js';
 import type { RuleRuntime } from '../../src/engine/internal/rule-runtime.js';
 import { EventGenerator } from '../../src/ingest/index.js';
 import { defaultCatalog } from '../../src/runtime/default-catalog.js';
@@ -181,7 +181,7 @@ describe('rules sharing one sequence computation', () => {
     const docs = family(6, false);
     const original = ruleRuntime(docs);
     feed(original, events, 0, 6_000);
-    const upserts: Array<[string, EntitySnapshot]> = [];
+    const upserts = new SnapshotBatch();
     original.rt.beginCheckpoint(upserts, []);
     original.rt.encodePending(Infinity);
     // Member numbering differs after the restart: rules come back reversed, without cart2 and

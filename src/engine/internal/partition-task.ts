@@ -10,6 +10,7 @@ import { createStatisticOperator, type StatisticOperator } from './statistic-ope
 import { RuleOperator } from './rule-operator.js';
 import { TimerQueue } from './timer-queue.js';
 import { visitFlagged } from './slices.js';
+import { SnapshotBatch } from '../snapshot-batch.js';
 
 /** How the engine treats time; shared by all partitions. */
 export interface TimePolicy {
@@ -140,7 +141,7 @@ export class PartitionTask implements RuleHost {
   private checkpointOwed = new Uint8Array(INITIAL_CAPACITY);
   private owedList: number[] = [];
   private owedCursor = 0;
-  private owedOut: Array<[string, EntitySnapshot]> | undefined;
+  private owedOut: SnapshotBatch | undefined;
   private checkpointDeleted = new Set<string>();
   private profileDirty = new Uint8Array(INITIAL_CAPACITY);
   private profileList: number[] = [];
@@ -936,7 +937,7 @@ export class PartitionTask implements RuleHost {
    */
   checkpointChange(checkpointId: number): PartitionCheckpointChange {
     this.encodeOwed(Infinity);
-    const upserts: Array<[string, EntitySnapshot]> = [];
+    const upserts = new SnapshotBatch();
     const list = this.checkpointList;
     const dirty = this.checkpointDirty;
     const owed = this.checkpointOwed;
@@ -990,14 +991,15 @@ export class PartitionTask implements RuleHost {
 
   private readonly encodeOwedEntity = (slot: number): void => {
     this.checkpointOwed[slot] = 0;
-    this.owedOut!.push([this.keys[slot]!, this.encodeEntity(slot)]);
+    this.owedOut!.add(this.keys[slot]!, this.encodeEntity(slot));
   };
 
   /**
    * An entity's snapshot, written straight into one reused buffer: format
    * byte, last time, attributes, then per operator with state its stateId and
    * the length and bytes of its state (so a restore can skip a state it no
-   * longer runs), then the tags set by rules.
+   * longer runs), then the tags set by rules. The bytes are the writer's own:
+   * valid until the next entity is encoded.
    */
   private encodeEntity(slot: number): EntitySnapshot {
     const w = snapshotWriter.reset();
@@ -1048,7 +1050,7 @@ export class PartitionTask implements RuleHost {
       }
     }
     w.patchU32(tagsAt, n);
-    return w.bytes();
+    return w.written();
   }
 
   /** The number snapshots use for an operator state id. */

@@ -4,10 +4,11 @@ import type { Decision, EntitySnapshot, TagValue } from '../ports.js';
 import { partitionOf } from '../partitioner.js';
 import { ruleKeyOf, splitRuleKey } from '../rule-key.js';
 import { CepFamily, CepNfa, clearCepSink, createCepSink, forEachMember, maskEmpty, type CepCondition, type CepMatch, type CepSink, type CepState, type CepTimeout } from './cep/index.js';
-import { decodeRuleKeyState, encodeRuleKeyState, type RuleKeyState } from './rule-snapshot.js';
+import { decodeRuleKeyState, writeRuleKeyState, type RuleKeyState } from './rule-snapshot.js';
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
 import { TimerQueue } from './timer-queue.js';
 import { visitFlagged } from './slices.js';
+import type { SnapshotBatch } from '../snapshot-batch.js';
 
 /** What the rule runtime needs from the partition that hosts it. */
 export interface RuleHost {
@@ -222,7 +223,7 @@ class KeySpace {
   private pending = new Uint8Array(INITIAL_CAPACITY);
   private pendingList: number[] = [];
   private pendingCursor = 0;
-  private pendingOut: Array<[string, EntitySnapshot]> | undefined;
+  private pendingOut: SnapshotBatch | undefined;
 
   constructor(readonly id: string, spec: RuleSpec) {
     this.keyFields = spec.keyFields;
@@ -717,7 +718,7 @@ class KeySpace {
    * (encoded into `upserts` by {@link encodePending} or before they change),
    * the keys dropped since are added to `deletes` now.
    */
-  beginCheckpoint(upserts: Array<[string, EntitySnapshot]>, deletes: string[]): void {
+  beginCheckpoint(upserts: SnapshotBatch, deletes: string[]): void {
     this.encodePending(Infinity);
     for (const slot of this.dirtyList) {
       if (this.dirty[slot] === 0) continue;
@@ -734,7 +735,7 @@ class KeySpace {
       // Which rule each member bit of the shared sequences' partial matches stands for.
       const tables: Record<string, Array<string | null>> = {};
       for (const seq of this.seqs.values()) tables[seq.key] = seq.table();
-      upserts.push([prefix + MEMBERS_KEY, new TextEncoder().encode(JSON.stringify(tables))]);
+      upserts.add(prefix + MEMBERS_KEY, new TextEncoder().encode(JSON.stringify(tables)));
       this.tablesDirty = false;
     }
   }
@@ -755,7 +756,7 @@ class KeySpace {
 
   private readonly encodeOne = (slot: number): void => {
     this.pending[slot] = 0;
-    this.pendingOut!.push([`${RULE_STATE_PREFIX}${this.id}\u0000${this.keys[slot]!}`, encodeRuleKeyState(this.snapshot(slot))]);
+    this.pendingOut!.add(`${RULE_STATE_PREFIX}${this.id}\u0000${this.keys[slot]!}`, writeRuleKeyState(this.snapshot(slot)).written());
   };
 
   private snapshot(slot: number): RuleKeyState {
@@ -1492,7 +1493,7 @@ export class RuleRuntime {
    * {@link encodePending} (in slices, between batches) or, for a key about to
    * change, just before it does, so every key is written as it is now.
    */
-  beginCheckpoint(upserts: Array<[string, EntitySnapshot]>, deletes: string[]): void {
+  beginCheckpoint(upserts: SnapshotBatch, deletes: string[]): void {
     for (const space of this.spaces) space.beginCheckpoint(upserts, deletes);
     for (const key of this.orphaned) deletes.push(key);
     this.orphaned = [];

@@ -106,6 +106,11 @@ function writeEvent(w: BinaryWriter, e: Event): void {
  * referring to events by table index.
  */
 export function encodeRuleKeyState(s: RuleKeyState): EntitySnapshot {
+  return writeRuleKeyState(s).bytes();
+}
+
+/** As {@link encodeRuleKeyState}, into a writer shared by all calls: its bytes are valid until the next call. */
+export function writeRuleKeyState(s: RuleKeyState): BinaryWriter {
   eventIds.clear();
   eventList.length = 0;
   try {
@@ -157,7 +162,7 @@ export function encodeRuleKeyState(s: RuleKeyState): EntitySnapshot {
       w.str(q.key);
       writeState(w, q.state);
     }
-    return w.bytes();
+    return w;
   } finally {
     eventIds.clear();
     eventList.length = 0;
