@@ -24,8 +24,9 @@ export const BATCH_NODE_FLAGS: ReadonlyArray<string> = ['--max-semi-space-size=6
  * cores they took the core the event loop runs on for 50-130 ms, and every
  * request in that stretch waited. With `POST /v1/decide` at 1,000 requests/s
  * and 100 rules on 2 cores, the p99 seen by the client went from 15.1-20.2 ms
- * to 6.5-8.0 ms (alternating runs). On a larger machine marking on one thread
- * takes longer in the background; the pauses of the event loop do not grow.
+ * to 6.9-8.5 ms (alternating runs, docs/benchmarks.md). On a larger machine a
+ * full collection then marks for longer in the background (not measured
+ * there).
  * V8 reads the flag only at start-up: the `portrait` command's first line and
  * `npm start` pass it; a program that calls `startServer` itself passes it to
  * its own `node`.
