@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --concurrent-marking-max-worker-num=1
+#!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
@@ -8,7 +8,7 @@ import { loadConfig, type PortraitConfig } from '../config/index.js';
 import { validateTagDocument } from '../definitions/index.js';
 import { PortraitError } from '../errors/index.js';
 import { replayFile, defaultReplayOptions } from '../ingest/index.js';
-import { defaultCatalog, openEmbeddedSystem, startServer } from '../runtime/index.js';
+import { defaultCatalog, missingServerNodeFlags, openEmbeddedSystem, startServer } from '../runtime/index.js';
 
 const USAGE = `portrait — real-time user profiles and tags
 
@@ -82,6 +82,8 @@ function configFrom(flags: Flags): PortraitConfig {
 async function serve(flags: Flags): Promise<number> {
   const config = configFrom(flags);
   const server = await startServer(config);
+  const missing = missingServerNodeFlags();
+  if (missing.length > 0) process.stdout.write(`  note: for shorter pauses under load, start Node with ${missing.join(' ')} (as npm start does; see README)\n`);
   process.stdout.write(`portrait serving ${server.url} (data in ${config.dataDir}${config.demo.enabled ? `, demo stream at ${config.demo.eventsPerSecond} events/s` : ''})\n`);
   if (config.demo.enabled) process.stdout.write(`  try: curl ${server.url}/v1/profiles   curl ${server.url}/v1/profiles/<id>   curl ${server.url}/v1/tags   curl ${server.url}/metrics\n`);
   await new Promise<void>((resolve) => {

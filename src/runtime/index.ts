@@ -4,4 +4,4 @@ export { startServer, servingContext, installDemoTags, packageVersion } from './
 export type { RunningServer } from './server.js';
 export { defaultCatalog } from './default-catalog.js';
 export { demoTags } from './demo-tags.js';
-export { BATCH_NODE_FLAGS, SERVER_NODE_FLAGS } from './node-flags.js';
+export { BATCH_NODE_FLAGS, SERVER_NODE_FLAGS, missingServerNodeFlags } from './node-flags.js';
