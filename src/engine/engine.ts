@@ -3,7 +3,6 @@ import type { LogRecord } from './event.js';
 import type { DefinitionSet, DefinitionSetResolver } from './definition-set.js';
 import type { CheckpointStore, DeadLetterSink, DecisionSink, ProfileSink, RecordLog, Profile } from './ports.js';
 import { decodeRecord } from './record-codec.js';
-import { SnapshotBatch } from './snapshot-batch.js';
 import { partitionOf } from './partitioner.js';
 import { PartitionTask, type PartitionCounters, type TimePolicy } from './internal/partition-task.js';
 import type { RuleCounters } from './internal/rule-runtime.js';
@@ -592,8 +591,7 @@ export class Engine {
       for (const c of changes) {
         written += c.upserts.length;
         deleted += c.deletes.length;
-        if (c.upserts instanceof SnapshotBatch) bytes += c.upserts.byteLength;
-        else for (const [, s] of c.upserts) bytes += s.byteLength;
+        bytes += c.upserts.byteLength;
       }
       const info: CheckpointInfo = {
         checkpointId: id,

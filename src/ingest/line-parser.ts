@@ -256,7 +256,6 @@ function decodeLines(block: LineBlock): string[] {
   return block.bytes.toString(block.ascii ? 'latin1' : 'utf8', 0, block.end).split('\n');
 }
 
-
 /** Reads a text file as batches of lines (without line terminators), one batch per ~1 MiB read. */
 export async function* readLines(path: string): AsyncGenerator<string[]> {
   for await (const block of readLineBlocks(path)) yield decodeLines(block);

@@ -935,7 +935,7 @@ export class PartitionTask implements RuleHost {
    * the returned change (each encoded before it next changes) until
    * {@link encodeCheckpoint} reports them all written: commit it only then.
    */
-  checkpointChange(checkpointId: number): PartitionCheckpointChange {
+  checkpointChange(checkpointId: number): PartitionCheckpointChange & { upserts: SnapshotBatch } {
     this.encodeOwed(Infinity);
     const upserts = new SnapshotBatch();
     const list = this.checkpointList;
