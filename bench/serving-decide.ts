@@ -24,6 +24,8 @@ const P99_TARGET_US = 10_000;
  * call): each call appends the event durably, waits for the engine to process
  * it and answers the decisions it caused. Baseline: the same client posting
  * the same events to `POST /v1/events` (answered once durable, not processed).
+ * Beside each, the server's durable log writes in the same stretch
+ * (`portrait_log_write_duration_seconds`): both calls wait for one.
  */
 export const scenario: Scenario = {
   name: 'serving-decide',
@@ -36,6 +38,7 @@ export const scenario: Scenario = {
     try {
       await server.system.definitions.importAll(importDocument(benchRules(100)));
       const decideBefore = await serverBuckets(server.url, '/v1/decide');
+      const writesBefore = await logWriteBuckets(server.url);
       const client = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/decide' });
       await client.next('ready');
       client.send({ type: 'start', url: server.url });
@@ -43,13 +46,19 @@ export const scenario: Scenario = {
       client.send({ type: 'exit' });
       await client.exited;
       const decideServer = serverView(decideBefore, await serverBuckets(server.url, '/v1/decide'));
+      const writesAfterDecide = await logWriteBuckets(server.url);
+      const decideWrites = serverView(writesBefore, writesAfterDecide);
       const baseClient = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/events' });
       await baseClient.next('ready');
       baseClient.send({ type: 'start', url: server.url });
       const base = await baseClient.next<RateDecideReport>('done');
       baseClient.send({ type: 'exit' });
       await baseClient.exited;
-      ctx.log(`decide p50 ${duration(run.p50_us)} p99 ${duration(run.p99_us)} (${run.decisions} decisions; in the server: ${decideServer.over10msShare === null ? '—' : `${(decideServer.over10msShare * 100).toFixed(2)} % over 10 ms, p99 <= ${decideServer.p99AtMostMs} ms`}); ingest p50 ${duration(base.p50_us)} p99 ${duration(base.p99_us)}`);
+      const baseWrites = serverView(writesAfterDecide, await logWriteBuckets(server.url));
+      ctx.log(
+        `decide p50 ${duration(run.p50_us)} p99 ${duration(run.p99_us)} (${run.decisions} decisions; in the server: ${shareText(decideServer)}; durable log writes: ${shareText(decideWrites)}); ` +
+          `ingest p50 ${duration(base.p50_us)} p99 ${duration(base.p99_us)} (durable log writes: ${shareText(baseWrites)})`,
+      );
       const ok = run.statuses['200'] ?? 0;
       const met = run.p99_us <= P99_TARGET_US && ok === run.requests && run.achieved_per_s >= RATE * 0.95;
       ctx.emit(
@@ -59,6 +68,9 @@ export const scenario: Scenario = {
           statuses: base.statuses,
           max_us: round(base.max_us),
           description: 'same client and events, POST /v1/events (answered once durable)',
+          log_writes: baseWrites.count,
+          log_writes_over_10ms_share: baseWrites.over10msShare,
+          log_write_p99_at_most_ms: baseWrites.p99AtMostMs,
         }),
       );
       ctx.emit(
@@ -75,12 +87,15 @@ export const scenario: Scenario = {
           server_requests: decideServer.count,
           server_over_10ms_share: decideServer.over10msShare,
           server_p99_at_most_ms: decideServer.p99AtMostMs,
+          log_writes: decideWrites.count,
+          log_writes_over_10ms_share: decideWrites.over10msShare,
+          log_write_p99_at_most_ms: decideWrites.p99AtMostMs,
           target: `p99 <= ${P99_TARGET_US / 1000} ms at ${RATE} req/s`,
           target_met: met,
           table: {
             figure: `POST /v1/decide at ${human(RATE)} req/s, 100 rules online`,
             value: `p50 ${duration(run.p50_us)}, p99 ${duration(run.p99_us)} at ${human(run.achieved_per_s)} /s achieved`,
-            baseline: `POST /v1/events p50 ${duration(base.p50_us)}, p99 ${duration(base.p99_us)}`,
+            baseline: `POST /v1/events p50 ${duration(base.p50_us)}, p99 ${duration(base.p99_us)}; durable log writes during decide: ${shareText(decideWrites)}`,
             ratio: `p99 ${(run.p99_us / base.p99_us).toFixed(1)}x`,
             target: 'p99 <= 10 ms',
             met,
@@ -95,12 +110,22 @@ export const scenario: Scenario = {
 };
 
 /** Cumulative counts of the server's request-duration histogram for one route (all statuses), by bucket bound in seconds. */
-async function serverBuckets(url: string, route: string): Promise<Map<number, number>> {
+function serverBuckets(url: string, route: string): Promise<Map<number, number>> {
+  return histogramBuckets(url, 'portrait_http_request_duration_seconds', `route="${route}"`);
+}
+
+/** Cumulative counts of the server's durable log writes (`portrait_log_write_duration_seconds`), by bucket bound in seconds. */
+function logWriteBuckets(url: string): Promise<Map<number, number>> {
+  return histogramBuckets(url, 'portrait_log_write_duration_seconds', '');
+}
+
+/** Cumulative counts of a histogram of the server's `/metrics`, summed over the series whose labels contain `having`. */
+async function histogramBuckets(url: string, metric: string, having: string): Promise<Map<number, number>> {
   const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
   const buckets = new Map<number, number>();
   for (const line of text.split('\n')) {
-    if (!line.startsWith('portrait_http_request_duration_seconds_bucket{') || !line.includes(`route="${route}"`)) continue;
+    if (!line.startsWith(`${metric}_bucket{`) || !line.includes(having)) continue;
     const le = /le="([^"]+)"/.exec(line)?.[1];
     if (le === undefined) continue;
     const bound = le === '+Inf' ? Infinity : Number(le);
@@ -109,11 +134,18 @@ async function serverBuckets(url: string, route: string): Promise<Map<number, nu
   return buckets;
 }
 
+/** `x % over 10 ms, p99 <= y ms` of a {@link serverView}. */
+function shareText(v: ReturnType<typeof serverView>): string {
+  if (v.over10msShare === null) return '—';
+  return `${(v.over10msShare * 100).toFixed(2)} % over 10 ms, p99 <= ${v.p99AtMostMs === null ? '>2.5 s' : `${v.p99AtMostMs} ms`}`;
+}
+
 /**
- * What the server measured for the requests of one run (warm-up included),
- * from the histogram's growth: the share over 10 ms and the smallest bucket
- * bound that holds 99 % of them. Latency seen by the client adds the client's
- * own scheduling on the same two cores.
+ * What a server histogram recorded during one run (warm-up included), from its
+ * growth: the share over 10 ms and the smallest bucket bound that holds 99 %.
+ * For requests: latency seen by the client adds the client's own scheduling on
+ * the same two cores. For durable log writes: every call waits for one, so a
+ * disk that stalls shows here before it shows in the calls.
  */
 function serverView(before: Map<number, number>, after: Map<number, number>): { count: number; over10msShare: number | null; p99AtMostMs: number | null } {
   const bounds = [...after.keys()].sort((a, b) => a - b);

@@ -19,6 +19,8 @@ export interface Metrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   /** Records one checkpoint. */
   recordCheckpoint(info: CheckpointInfo): void;
+  /** Records one group write of the event log: its time (until durable when the log syncs) and bytes. */
+  recordLogWrite(seconds: number, bytes: number): void;
 }
 
 /**
@@ -127,6 +129,13 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   const checkpointEntities = new Counter({ name: 'portrait_checkpoint_entities_total', help: 'Entity snapshots written by checkpoints.', registers: [registry] });
   const checkpointBytes = new Counter({ name: 'portrait_checkpoint_bytes_total', help: 'Bytes written by checkpoints.', registers: [registry] });
+  const logWriteDuration = new Histogram({
+    name: 'portrait_log_write_duration_seconds',
+    help: 'Event log group writes: time from handing a write to the file system until it returned (durable when the log syncs).',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const logWriteBytes = new Counter({ name: 'portrait_log_write_bytes_total', help: 'Bytes written to the event log.', registers: [registry] });
   const httpDuration = new Histogram({
     name: 'portrait_http_request_duration_seconds',
     help: 'HTTP request latency.',
@@ -142,6 +151,10 @@ export function createMetrics(sources: MetricSources): Metrics {
       checkpointDuration.observe(info.durationMs / 1000);
       checkpointEntities.inc(info.entitiesWritten);
       checkpointBytes.inc(info.bytes);
+    },
+    recordLogWrite(seconds, bytes) {
+      logWriteDuration.observe(seconds);
+      logWriteBytes.inc(bytes);
     },
   };
 }

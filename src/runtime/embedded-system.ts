@@ -62,7 +62,12 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
   const schemas = new Map<string, InputSchema>();
   for (const schema of [taobaoSchema, adClickSchema, ...(options.schemas ?? [])]) schemas.set(schema.name, schema);
 
-  const log = await createFileRecordLog({ dir: join(dataDir, 'log'), partitionCount: config.partitions, segmentBytes: config.log.segmentBytes, fsync: config.log.fsync });
+  // The metrics are made once the engine they read exists; log writes before that are not recorded.
+  let metrics: Metrics | undefined;
+  const log = await createFileRecordLog(
+    { dir: join(dataDir, 'log'), partitionCount: config.partitions, segmentBytes: config.log.segmentBytes, fsync: config.log.fsync },
+    { onWrite: (_partition, seconds, bytes) => metrics?.recordLogWrite(seconds, bytes) },
+  );
   const opened: Array<() => Promise<void>> = [() => log.close()];
   try {
     const store = createLmdbStore({ path: join(dataDir, 'lmdb') });
@@ -74,7 +79,6 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
     opened.push(() => definitionStore.close());
     const definitions = await DefinitionService.open(definitionStore, catalog, clock);
 
-    let metrics: Metrics | undefined;
     const outputs: DecisionOutput[] = [];
     if (config.decisions.file !== '') outputs.push(createNdjsonFileOutput({ path: resolve(config.decisions.file) }));
     if (config.decisions.webhookUrl !== '') outputs.push(createWebhookOutput({ url: config.decisions.webhookUrl, timeoutMs: config.decisions.webhookTimeoutMs }));

@@ -185,6 +185,9 @@ describe('GET /metrics', () => {
     expect(delays.length).toBeGreaterThan(0);
     for (const d of delays) expect(d).toBeGreaterThanOrEqual(0);
     expect(text).toMatch(/^portrait_checkpoint_duration_seconds_count 1$/m);
+    // The ingest call's append was one group write per partition it touched, at least one.
+    expect(Number(/^portrait_log_write_duration_seconds_count (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/^portrait_log_write_bytes_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/^portrait_checkpoint_duration_seconds_bucket\{le="\+Inf"\} 1$/m);
     expect(text).toMatch(/^portrait_http_request_duration_seconds_bucket\{le="[\d.]+",method="GET",route="\/healthz",status="200"\} \d+$/m);
     expect(text).toMatch(/^portrait_http_request_duration_seconds_count\{method="POST",route="\/v1\/events",status="200"\} 1$/m);

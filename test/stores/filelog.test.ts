@@ -171,6 +171,29 @@ describe('file record log', () => {
     expect(bytesOf(await readAll(log, 1, 0))).toEqual(payloads(1, 0, 4).map((p) => Array.from(p)));
   });
 
+  it('tells its observer of every group write: partition, time and bytes, which add up to the segment files', async () => {
+    const dir = await tempDir();
+    const writes: Array<{ partition: number; seconds: number; bytes: number }> = [];
+    const log = await createFileRecordLog({ dir, partitionCount: 2, segmentBytes: 300 }, { onWrite: (partition, seconds, bytes) => writes.push({ partition, seconds, bytes }) });
+    await Promise.all([log.append(0, payloads(0, 0, 20)), log.append(1, payloads(1, 0, 3)), log.append(0, payloads(0, 20, 5))]);
+    await log.close();
+    for (const w of writes) {
+      expect([0, 1]).toContain(w.partition);
+      expect(w.seconds).toBeGreaterThanOrEqual(0);
+      expect(w.seconds).toBeLessThan(60);
+      expect(w.bytes).toBeGreaterThan(0);
+    }
+    for (const partition of [0, 1]) {
+      const partDir = join(dir, (await readdir(dir)).find((d) => d.endsWith(`-${partition}`))!);
+      let onDisk = 0;
+      for (const f of await readdir(partDir)) if (f.endsWith('.seg')) onDisk += (await stat(join(partDir, f))).size;
+      const told = writes.filter((w) => w.partition === partition).reduce((sum, w) => sum + w.bytes, 0);
+      expect([partition, told]).toEqual([partition, onDisk]);
+    }
+    // Partition 0's second call rolls to a new 300-byte segment: a write never spans two segments.
+    expect(writes.filter((w) => w.partition === 0).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('close waits for appends in flight and later calls reject', async () => {
     const dir = await tempDir();
     const log = await createFileRecordLog({ dir, partitionCount: 1, flushDelayMs: 20 });

@@ -7,7 +7,7 @@ import type { DirLock } from './dir-lock.js';
 import { resolveFileRecordLogOptions } from './file-record-log-options.js';
 import type { FileRecordLogOptions, ResolvedFileRecordLogOptions } from './file-record-log-options.js';
 import { parsePartitionDirName, partitionDirName } from './frame.js';
-import { PartitionLog, syncDir } from './partition-log.js';
+import { PartitionLog, syncDir, type LogWriteObserver } from './partition-log.js';
 import type { RecoveredTail } from './segment-file.js';
 
 // Partitions scanned at once when the log opens; each scan holds a 4 MiB buffer.
@@ -47,7 +47,8 @@ export interface FileRecordLog extends RecordLog {
  * `partitionCount` differs from the stored log's, `PRT_STORE_LOCKED` when
  * another live process (or another open log in this one) holds the directory,
  * and `PRT_STORE_CORRUPT` when a segment fails its checks anywhere but in a
- * torn tail, which is cut off.
+ * torn tail, which is cut off. `observer`, when given, is told of every
+ * group write (its time and bytes), for metrics.
  *
  * @example
  * ```ts
@@ -57,7 +58,7 @@ export interface FileRecordLog extends RecordLog {
  * await log.close();
  * ```
  */
-export async function createFileRecordLog(options: FileRecordLogOptions): Promise<FileRecordLog> {
+export async function createFileRecordLog(options: FileRecordLogOptions, observer?: LogWriteObserver): Promise<FileRecordLog> {
   const resolved = resolveFileRecordLogOptions(options);
   const dir = resolve(resolved.dir);
   try {
@@ -75,7 +76,7 @@ export async function createFileRecordLog(options: FileRecordLogOptions): Promis
     const worker = async (): Promise<void> => {
       while (next < resolved.partitionCount) {
         const p = next++;
-        const partition = await PartitionLog.open(p, join(dir, partitionDirName(p)), resolved, recovered);
+        const partition = await PartitionLog.open(p, join(dir, partitionDirName(p)), resolved, recovered, observer);
         opened.push(partition);
         partitions[p] = partition;
       }

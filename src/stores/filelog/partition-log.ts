@@ -53,6 +53,16 @@ interface DiskChunk {
   readonly buf: Buffer;
 }
 
+/** Told of each group write a partition makes (see {@link LogWriteObserver}). */
+export interface LogWriteObserver {
+  /**
+   * One write of appended frames to the active segment has returned: `seconds`
+   * from handing it to the file system until it returned (durable when the log
+   * syncs), `bytes` written.
+   */
+  onWrite(partition: number, seconds: number, bytes: number): void;
+}
+
 /**
  * One partition of the file log: its segment files, the group-commit writer
  * of its active (last) segment, the cache of recent records and the readers.
@@ -98,6 +108,7 @@ export class PartitionLog {
     private readonly options: ResolvedFileRecordLogOptions,
     private segments: Segment[],
     activeHandle: FileHandle,
+    private readonly observer: LogWriteObserver | undefined,
   ) {
     this.fsync = options.fsync !== 'none';
     this.cacheBudgetBytes = options.cacheBytesPerPartition;
@@ -121,6 +132,7 @@ export class PartitionLog {
     dir: string,
     options: ResolvedFileRecordLogOptions,
     recovered: RecoveredTail[],
+    observer?: LogWriteObserver,
   ): Promise<PartitionLog> {
     const fsync = options.fsync !== 'none';
     const bases = (await readdir(dir))
@@ -160,7 +172,7 @@ export class PartitionLog {
       }
     }
     const handle = await open(segments[segments.length - 1]!.path, writeFlags(fsync, false));
-    return new PartitionLog(partition, dir, options, segments, handle);
+    return new PartitionLog(partition, dir, options, segments, handle, observer);
   }
 
   /** Offset the next durable record gets; offsets below are readable. */
@@ -384,11 +396,17 @@ export class PartitionLog {
           `log partition ${this.partition} segment ${segment.path}: write position ${run[0]!.segmentPos} does not follow the durable end ${segment.bytes}`,
         );
       }
+      const started = this.observer === undefined ? 0 : performance.now();
       await writeFully(
         handle,
         run.map((c) => c.block.subarray(c.start, c.end)),
         segment.bytes,
       );
+      if (this.observer !== undefined) {
+        let bytes = 0;
+        for (const chunk of run) bytes += chunk.end - chunk.start;
+        this.observer.onWrite(this.partition, (performance.now() - started) / 1000, bytes);
+      }
       // The active segment is opened O_DSYNC when syncing: each write returns once its data is
       // durable, one call (and one thread-pool round trip) instead of a write and an fdatasync.
 
