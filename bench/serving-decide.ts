@@ -25,7 +25,8 @@ const P99_TARGET_US = 10_000;
  * it and answers the decisions it caused. Baseline: the same client posting
  * the same events to `POST /v1/events` (answered once durable, not processed).
  * Beside each, the server's durable log writes in the same stretch
- * (`portrait_log_write_duration_seconds`): both calls wait for one.
+ * (`portrait_log_write_duration_seconds`), which both calls wait for, and for
+ * decide where its calls waited (`portrait_decide_wait_seconds`).
  */
 export const scenario: Scenario = {
   name: 'serving-decide',
@@ -39,6 +40,8 @@ export const scenario: Scenario = {
       await server.system.definitions.importAll(importDocument(benchRules(100)));
       const decideBefore = await serverBuckets(server.url, '/v1/decide');
       const writesBefore = await logWriteBuckets(server.url);
+      const appendBefore = await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="append"');
+      const engineBefore = await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="engine"');
       const client = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/decide' });
       await client.next('ready');
       client.send({ type: 'start', url: server.url });
@@ -48,6 +51,8 @@ export const scenario: Scenario = {
       const decideServer = serverView(decideBefore, await serverBuckets(server.url, '/v1/decide'));
       const writesAfterDecide = await logWriteBuckets(server.url);
       const decideWrites = serverView(writesBefore, writesAfterDecide);
+      const waitAppend = serverView(appendBefore, await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="append"'));
+      const waitEngine = serverView(engineBefore, await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="engine"'));
       const baseClient = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/events' });
       await baseClient.next('ready');
       baseClient.send({ type: 'start', url: server.url });
@@ -56,7 +61,7 @@ export const scenario: Scenario = {
       await baseClient.exited;
       const baseWrites = serverView(writesAfterDecide, await logWriteBuckets(server.url));
       ctx.log(
-        `decide p50 ${duration(run.p50_us)} p99 ${duration(run.p99_us)} (${run.decisions} decisions; in the server: ${shareText(decideServer)}; durable log writes: ${shareText(decideWrites)}); ` +
+        `decide p50 ${duration(run.p50_us)} p99 ${duration(run.p99_us)} (${run.decisions} decisions; in the server: ${shareText(decideServer)}; waiting for the append: ${shareText(waitAppend)}, for the engine: ${shareText(waitEngine)}; durable log writes: ${shareText(decideWrites)}); ` +
           `ingest p50 ${duration(base.p50_us)} p99 ${duration(base.p99_us)} (durable log writes: ${shareText(baseWrites)})`,
       );
       const ok = run.statuses['200'] ?? 0;
@@ -87,6 +92,10 @@ export const scenario: Scenario = {
           server_requests: decideServer.count,
           server_over_10ms_share: decideServer.over10msShare,
           server_p99_at_most_ms: decideServer.p99AtMostMs,
+          wait_append_over_10ms_share: waitAppend.over10msShare,
+          wait_append_p99_at_most_ms: waitAppend.p99AtMostMs,
+          wait_engine_over_10ms_share: waitEngine.over10msShare,
+          wait_engine_p99_at_most_ms: waitEngine.p99AtMostMs,
           log_writes: decideWrites.count,
           log_writes_over_10ms_share: decideWrites.over10msShare,
           log_write_p99_at_most_ms: decideWrites.p99AtMostMs,

@@ -17,6 +17,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** HTTP request latency by method, route and status. */
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /** Where a `POST /v1/decide` call waited: `append` (until its event was durable) and `engine` (until the engine had processed it). */
+  readonly decideWait: Histogram<'phase'>;
   /** Records one checkpoint. */
   recordCheckpoint(info: CheckpointInfo): void;
   /** Records one group write of the event log: its time (until durable when the log syncs) and bytes. */
@@ -144,9 +146,18 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers: [registry],
   });
 
+  const decideWait = new Histogram({
+    name: 'portrait_decide_wait_seconds',
+    help: 'POST /v1/decide calls by what they waited for: append (the event durable in the log), engine (the engine past it).',
+    labelNames: ['phase'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
   return {
     registry,
     httpDuration,
+    decideWait,
     recordCheckpoint(info) {
       checkpointDuration.observe(info.durationMs / 1000);
       checkpointEntities.inc(info.entitiesWritten);

@@ -57,6 +57,9 @@ describe('rule outputs', () => {
     expect(none.statusCode, none.body).toBe(200);
     expect(none.json().decisions).toEqual([]);
     expect((await rs.decisions('big_later')).map(summary)).toEqual([{ rule: 'big_later', version: 1, key: { user_id: 'u1' }, outcome: 'match', trigger: 'event', at: 0, matched: { big: [0] } }]);
+    // Each call's wait is in the metrics: once for the durable append, once for the engine.
+    const metrics = (await rs.app.inject({ method: 'GET', url: '/metrics' })).body;
+    for (const phase of ['append', 'engine']) expect(metrics).toMatch(new RegExp(`^portrait_decide_wait_seconds_count\\{phase="${phase}"\\} 2$`, 'm'));
   });
 
   it('POST /v1/decide answers every decision of its event when many calls across partitions are in flight at once', async () => {

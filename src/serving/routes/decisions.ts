@@ -125,10 +125,14 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ServingContext
         for (const d of batch) if (triggeredBy(d, event)) seen.push(d);
       });
       try {
+        const started = performance.now();
         const positions = await ctx.ingestor.appendTracked(event);
+        const durable = performance.now();
+        ctx.metrics.decideWait.observe({ phase: 'append' }, (durable - started) / 1000);
         const targets = new Array<number>(ctx.ingestor.partitionCount).fill(0);
         for (const p of positions) targets[p.partition] = p.offset + 1;
         await withTimeout(ctx.engine.waitForOffsets(targets), ctx.limitsHttp.waitTimeoutMs, 'deciding');
+        ctx.metrics.decideWait.observe({ phase: 'engine' }, (performance.now() - durable) / 1000);
         const at = new Set(positions.map((p) => `${p.partition}:${p.offset}`));
         return { decisions: seen.filter((d) => at.has(`${d.partition}:${d.offset}`)), positions };
       } finally {
