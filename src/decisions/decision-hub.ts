@@ -37,8 +37,10 @@ export interface DecisionOutputStats {
  * Receives the engine's decisions: stores them once each (a replay after a
  * crash repeats ids, which are dropped), then hands the new ones to
  * subscribers (the SSE stream, synchronous `decide` calls) and to outputs.
- * Outputs see each decision once unless the process dies between storing it
- * and sending it; they carry the decision id so a receiver can drop repeats.
+ * Outputs see each decision once unless the process dies before the store has
+ * written it (the LMDB store holds new decisions up to 50 ms, and writes them
+ * before any checkpoint covering their records): the replay then makes and
+ * sends it again. They carry the decision id so a receiver can drop repeats.
  */
 export class DecisionHub implements DecisionSink {
   private readonly listeners = new Set<(decisions: ReadonlyArray<Decision>) => void>();

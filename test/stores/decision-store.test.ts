@@ -150,6 +150,10 @@ describe('the LMDB decision store', () => {
     root = open({ path: dir, maxDbs: 16, compression: false });
     const store = openLmdbDecisionStore(root, { maxDecisions: 100 });
     expect(store.addNew([decision(7), decision(8)]).map((d) => d.offset)).toEqual([8]);
+    store.close();
+    await root.close();
+    root = open({ path: dir, maxDbs: 16, compression: false });
+    expect(openLmdbDecisionStore(root, { maxDecisions: 100 }).list({ limit: 10 }).map((d) => d.offset)).toEqual([8, 7]);
     await root.close();
   });
 
@@ -208,6 +212,44 @@ describe('the LMDB decision store', () => {
     expect(store.get(all[0]!.id)).toBeUndefined();
     expect(store.get(all.at(-199)!.id)).toEqual(all.at(-199));
     expect(store.get(all.at(-200)!.id)).toBeUndefined();
+    await root.close();
+  });
+  it('holds new decisions and writes those of many calls as one block in one commit: at its delay, at flushed(), at a full block and at close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portrait-decisions-'));
+    dirs.push(dir);
+    const root = open({ path: dir, maxDbs: 16, compression: false });
+    const blocks: Database<Uint8Array, number> = root.openDB({ name: 'decision-blocks', encoding: 'binary' });
+    const held = openLmdbDecisionStore(root, { maxDecisions: 100_000, writeDelayMs: 60_000 });
+    for (const n of [1, 2, 3]) expect(held.addNew([decision(n)]).length).toBe(1);
+    // Counted at once, delivered to the caller at once, not yet written.
+    expect(held.count()).toBe(3);
+    await root.flushed;
+    expect(blocks.getCount()).toBe(0);
+    await held.flushed();
+    expect(blocks.getCount()).toBe(1);
+    expect(held.list({ limit: 10 }).map((d) => d.offset)).toEqual([3, 2, 1]);
+    // A full block does not wait.
+    held.addNew(Array.from({ length: BLOCK_RECORDS }, (_, i) => decision(10 + i)));
+    await root.flushed;
+    expect(blocks.getCount()).toBe(2);
+    // Neither does a get, nor a close.
+    held.addNew([decision(10 + BLOCK_RECORDS)]);
+    expect(held.get(decision(10 + BLOCK_RECORDS).id)).toBeUndefined(); // handed to LMDB, visible once committed
+    await root.flushed;
+    expect(held.get(decision(10 + BLOCK_RECORDS).id)).toEqual(decision(10 + BLOCK_RECORDS));
+    held.addNew([decision(20 + BLOCK_RECORDS)]);
+    held.close();
+    await root.flushed;
+    expect(blocks.getCount()).toBe(4);
+    // With a short delay the timer writes them.
+    const timed = openLmdbDecisionStore(root, { maxDecisions: 100_000, writeDelayMs: 20 });
+    timed.addNew([decision(30 + BLOCK_RECORDS)]);
+    timed.addNew([decision(31 + BLOCK_RECORDS)]);
+    await new Promise((r) => setTimeout(r, 100));
+    await root.flushed;
+    expect(blocks.getCount()).toBe(5);
+    expect(timed.count()).toBe(BLOCK_RECORDS + 7);
+    timed.close();
     await root.close();
   });
 });

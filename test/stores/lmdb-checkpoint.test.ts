@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { open as openEnv } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta } from '../../src/engine/index.js';
 import { createLmdbStore, type LmdbStore } from '../../src/stores/lmdb/index.js';
@@ -14,9 +15,9 @@ afterEach(async () => {
   }
 });
 
-function open(): LmdbStore {
+function open(options: { decisionWriteDelayMs?: number } = {}): LmdbStore {
   const dir = mkdtempSync(join(tmpdir(), 'portrait-lmdb-ckpt-'));
-  const store = createLmdbStore({ path: join(dir, 'lmdb'), mapSizeBytes: 1 << 30 });
+  const store = createLmdbStore({ path: join(dir, 'lmdb'), mapSizeBytes: 1 << 30, ...options });
   opened.push({ store, dir });
   return store;
 }
@@ -82,5 +83,18 @@ describe('LMDB checkpoint commit', () => {
     await store.profiles.flushed();
     expect(store.profiles.listProfileIds(10)).toEqual(['during-commit']);
     expect(stored(store, 0).size).toBe(30_000);
+  });
+  it('a checkpoint commit writes the decisions held for the next write first, so a replay past its records loses none', async () => {
+    const store = open({ decisionWriteDelayMs: 60_000 });
+    const event = { type: 'login', time: 5, key: 'u1', attrs: {} };
+    const d = { id: 'r1:1:0:7:0', ruleId: 'r1', version: 1, key: { user_id: 'u1' }, entity: 'u1', outcome: 'match' as const, trigger: 'event' as const, time: 5, processingTime: 6, event, matched: null, aggregates: [], partition: 0, offset: 7 };
+    expect(store.decisions.addNew([d]).length).toBe(1);
+    await store.checkpoints.commit([change(0, 1, [['a', bytes(4, 1)]])]);
+    // Read through a second handle of the environment: what is committed, without the store's own reads (which write what is held).
+    const env = openEnv({ path: join(opened.at(-1)!.dir, 'lmdb'), maxDbs: 16, compression: false });
+    const blocks = env.openDB({ name: 'decision-blocks', encoding: 'binary' });
+    expect(blocks.getCount()).toBe(1);
+    await env.close();
+    expect(stored(store, 0)).toEqual(new Map([['a', 1]]));
   });
 });

@@ -28,7 +28,32 @@ export interface LmdbDecisionStore {
   count(): number;
   /** Resolves once every decision added so far is committed (and visible to reads). */
   flushed(): Promise<void>;
+  /**
+   * Hands the decisions held for the next write to LMDB now (see
+   * `writeDelayMs`). Writes issued after it, such as a checkpoint's, commit
+   * after them.
+   */
+  writePending(): void;
+  /** Writes what is held and stops the timer; the environment stays open. */
+  close(): void;
 }
+
+/** Options of {@link openLmdbDecisionStore}. */
+export interface LmdbDecisionStoreOptions {
+  /** Oldest decisions beyond this many are dropped. */
+  maxDecisions: number;
+  /**
+   * New decisions are held this long, then written as one block in one
+   * commit (a full block at once). Decisions of one call each made a commit
+   * of their own, and at a thousand calls a second those commits' disk writes
+   * held up the event log's. `0` writes at every call.
+   * @defaultValue {@link DECISION_WRITE_DELAY_MS}
+   */
+  writeDelayMs?: number;
+}
+
+/** Default of {@link LmdbDecisionStoreOptions.writeDelayMs}. */
+export const DECISION_WRITE_DELAY_MS = 50;
 
 /** Most stored decisions a filtered `list` looks at before giving up. */
 const MAX_SCAN = 200_000;
@@ -125,7 +150,8 @@ function positionOfId(id: string): { partition: number; offset: number } | undef
  * A decision's position (its `cursor`) is `block * BLOCK_RECORDS + index`.
  * Ids are found through the log offsets of each block, per partition.
  */
-export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecisions: number }): LmdbDecisionStore {
+export function openLmdbDecisionStore(root: RootDatabase, options: LmdbDecisionStoreOptions): LmdbDecisionStore {
+  const writeDelayMs = options.writeDelayMs ?? DECISION_WRITE_DELAY_MS;
   const t: Tables = {
     root,
     blocks: root.openDB({ name: 'decision-blocks', encoding: 'binary' }),
@@ -141,6 +167,35 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
   for (const { key, value } of t.meta.getRange({ start: 'mark:', end: 'mark;' })) marks.set(Number(key.slice('mark:'.length)), value as number);
   let next = 1;
   for (const key of t.blocks.getKeys({ reverse: true, limit: 1 })) next = key + 1;
+  /** New decisions in log order not yet handed to LMDB; `count` includes them. */
+  let pending: Decision[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const onTimer = (): void => {
+    timer = undefined;
+    // An environment closed by its owner without closing this store first (`close`) takes no writes.
+    if ((root as { status?: string }).status !== 'open') return;
+    writePending();
+  };
+
+  /** Hands the pending decisions to LMDB: their partitions' marks first, then their blocks, in one event turn (one commit). */
+  const writePending = (): void => {
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (pending.length === 0) return;
+    const out = pending;
+    pending = [];
+    // The marks first: LMDB commits writes in order, so a stored decision is never above its partition's committed mark.
+    const raised = new Map<number, number>();
+    for (const d of out) if (d.offset > (raised.get(d.partition) ?? -1)) raised.set(d.partition, d.offset);
+    for (const [partition, offset] of raised) void t.meta.put(markKey(partition), offset);
+    next = writeBlocks(t, encoder, out, next, undefined, false);
+    trim();
+    void t.meta.put('count', count);
+  };
 
   /** Blocks that may hold decisions of a log position. */
   const candidates = (partition: number, offset: number): number[] => {
@@ -217,25 +272,28 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
         else inOrder.push(d);
       }
       if (fresh.length === 0) return fresh;
-      // The marks first: LMDB commits writes in order, so a stored decision is never above its partition's committed mark.
-      const raised = new Map<number, number>();
-      for (const d of fresh) if (d.offset > (raised.get(d.partition) ?? marks.get(d.partition) ?? -1)) raised.set(d.partition, d.offset);
-      for (const [partition, offset] of raised) {
-        marks.set(partition, offset);
-        void t.meta.put(markKey(partition), offset);
-      }
-      next = writeBlocks(t, encoder, inOrder, next, undefined, false);
+      for (const d of fresh) if (d.offset > (marks.get(d.partition) ?? -1)) marks.set(d.partition, d.offset);
+      count += fresh.length;
       if (late !== undefined) {
+        // Rare (a replay after a crash): written now, after whatever is held.
+        writePending();
         next = writeBlocks(t, encoder, late, next, overlap, false);
         void t.meta.put('overlap', overlap);
       }
-      // LMDB commits writes in order: a stored decision is never above its partition's committed mark.
-      count += fresh.length;
-      trim();
-      void t.meta.put('count', count);
+      for (const d of inOrder) pending.push(d);
+      if (closed || writeDelayMs === 0 || pending.length >= BLOCK_RECORDS) writePending();
+      else if (pending.length > 0 && timer === undefined) {
+        timer = setTimeout(onTimer, writeDelayMs);
+        timer.unref();
+      }
+      if (late !== undefined) {
+        trim();
+        void t.meta.put('count', count);
+      }
       return fresh;
     },
     list(query) {
+      writePending();
       const out: Array<Decision & { cursor: number }> = [];
       let scanned = 0;
       const before = query.before ?? Infinity;
@@ -268,6 +326,7 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
       return out;
     },
     get(id) {
+      writePending();
       const at = positionOfId(id);
       if (at === undefined) return undefined;
       for (const block of candidates(at.partition, at.offset)) {
@@ -282,7 +341,13 @@ export function openLmdbDecisionStore(root: RootDatabase, options: { maxDecision
       return count;
     },
     async flushed() {
+      writePending();
       await root.flushed;
+    },
+    writePending,
+    close() {
+      writePending();
+      closed = true;
     },
   };
 }

@@ -15,7 +15,7 @@ import type {
 import { decodeProfile } from '../../engine/index.js';
 import type { DeadLetterReader } from '../../serving/index.js';
 import { StoreError } from '../../errors/index.js';
-import { openLmdbDecisionStore, type LmdbDecisionStore } from './decision-store.js';
+import { DECISION_WRITE_DELAY_MS, openLmdbDecisionStore, type LmdbDecisionStore } from './decision-store.js';
 
 // lmdb-js's native module keeps a process-wide map of V8 backing stores that its
 // deleter erases from; when V8 sweeps array buffers on a background thread, that map
@@ -50,6 +50,8 @@ export interface LmdbStoreOptions {
   mapSizeBytes: number;
   /** Decisions kept; the oldest are removed beyond this. */
   maxDecisions: number;
+  /** New decisions are held this long and written together (see `LmdbDecisionStoreOptions.writeDelayMs`). */
+  decisionWriteDelayMs: number;
 }
 
 /** Defaults of {@link LmdbStoreOptions} (path has none). */
@@ -57,6 +59,7 @@ export const defaultLmdbStoreOptions: Omit<LmdbStoreOptions, 'path'> = Object.fr
   maxDeadLetters: 100_000,
   mapSizeBytes: 64 * 1024 ** 3,
   maxDecisions: 1_000_000,
+  decisionWriteDelayMs: DECISION_WRITE_DELAY_MS,
 });
 
 
@@ -100,6 +103,7 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
   const deadDb: Database<DeadLetter, [number, string]> = root.openDB({ name: 'deadletters', encoding: 'msgpack' });
   const deadIdDb: Database<[number, string], string> = root.openDB({ name: 'deadletter-ids', encoding: 'msgpack' });
 
+  const decisions = openLmdbDecisionStore(root, { maxDecisions: opts.maxDecisions, writeDelayMs: opts.decisionWriteDelayMs });
   let deadCount = deadDb.getCount();
   let deadSeq = 0;
   let pending: Promise<unknown> = Promise.resolve();
@@ -124,6 +128,9 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
       }
     },
     async commit(changes: ReadonlyArray<PartitionCheckpointChange>) {
+      // Decisions of the records this checkpoint covers are written before it: a replay after a
+      // crash starts past those records and would not make them again.
+      decisions.writePending();
       try {
         // LMDB refuses a key over its size limit only once the write is made: such a key fails
         // the checkpoint here, before anything of it is written.
@@ -248,7 +255,6 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
     },
   };
 
-  const decisions = openLmdbDecisionStore(root, { maxDecisions: opts.maxDecisions });
 
   return {
     checkpoints,
@@ -260,6 +266,7 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
       return (stat.lastPageNumber ?? 0) * (stat.pageSize ?? 4096);
     },
     async close() {
+      decisions.close();
       await pending.catch(() => undefined);
       await root.flushed;
       await root.close();
