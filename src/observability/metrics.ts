@@ -25,6 +25,22 @@ export interface Metrics {
   recordLogWrite(seconds: number, bytes: number): void;
 }
 
+let processMetrics: Registry | undefined;
+
+/**
+ * Node.js process metrics (`portrait_process_*`), collected once per process
+ * and shared by every system's registry. prom-client's collectors cannot be
+ * stopped (the GC histogram's observer stays registered), so made per system
+ * they kept every closed system, engine and state included, reachable.
+ */
+function processRegistry(): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics, prefix: 'portrait_process_' });
+  }
+  return processMetrics;
+}
+
 /**
  * Creates the metrics. Counters of the hot paths are plain numbers kept by
  * the engine and ingest; they are read here only when Prometheus scrapes, so
@@ -32,7 +48,6 @@ export interface Metrics {
  */
 export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'portrait_process_' });
 
   new Counter({
     name: 'portrait_ingest_events_total',
@@ -155,7 +170,7 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
 
   return {
-    registry,
+    registry: Registry.merge([processRegistry(), registry]),
     httpDuration,
     decideWait,
     recordCheckpoint(info) {
