@@ -274,21 +274,18 @@ export function openLmdbDecisionStore(root: RootDatabase, options: LmdbDecisionS
       if (fresh.length === 0) return fresh;
       for (const d of fresh) if (d.offset > (marks.get(d.partition) ?? -1)) marks.set(d.partition, d.offset);
       count += fresh.length;
+      for (const d of inOrder) pending.push(d);
       if (late !== undefined) {
-        // Rare (a replay after a crash): written now, after whatever is held.
+        // Rare (a replay after a crash): everything now, in this event turn's commit.
         writePending();
         next = writeBlocks(t, encoder, late, next, overlap, false);
         void t.meta.put('overlap', overlap);
-      }
-      for (const d of inOrder) pending.push(d);
-      if (closed || writeDelayMs === 0 || pending.length >= BLOCK_RECORDS) writePending();
-      else if (pending.length > 0 && timer === undefined) {
-        timer = setTimeout(onTimer, writeDelayMs);
-        timer.unref();
-      }
-      if (late !== undefined) {
         trim();
         void t.meta.put('count', count);
+      } else if (closed || writeDelayMs === 0 || pending.length >= BLOCK_RECORDS) writePending();
+      else if (timer === undefined) {
+        timer = setTimeout(onTimer, writeDelayMs);
+        timer.unref();
       }
       return fresh;
     },
