@@ -59,9 +59,7 @@ export const scenario: Scenario = {
     for (let k = 1; k < TARGET_RUNS; k++) for (const n of [10, 1_000]) samples.get(n)!.push(await run(n));
     for (const [n, runs] of samples) {
       const sorted = [...runs].sort((a, b) => a.eventsPerSecond - b.eventsPerSecond);
-      // Memory stays that of the first run: later runs' heaps also hold what the earlier systems left.
-      const { heapMiB, rssMiB } = runs[0]!;
-      figures[figures.findIndex((f) => f.rules === n)] = { ...sorted[sorted.length >> 1]!, heapMiB, rssMiB, samples: runs.map((r) => round(r.eventsPerSecond, 1)) };
+      figures[figures.findIndex((f) => f.rules === n)] = { ...sorted[sorted.length >> 1]!, samples: runs.map((r) => round(r.eventsPerSecond, 1)) };
     }
     const none = figures[0]!;
     const ten = figures.find((f) => f.rules === 10)!;

@@ -38,28 +38,25 @@ export const scenario: Scenario = {
     const server = await startServer(benchConfig(dir));
     try {
       await server.system.definitions.importAll(importDocument(benchRules(100)));
-      const decideBefore = await serverBuckets(server.url, '/v1/decide');
-      const writesBefore = await logWriteBuckets(server.url);
-      const appendBefore = await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="append"');
-      const engineBefore = await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="engine"');
+      const before = await serverHistograms(server.url);
       const client = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/decide' });
       await client.next('ready');
       client.send({ type: 'start', url: server.url });
       const run = await client.next<RateDecideReport>('done');
       client.send({ type: 'exit' });
       await client.exited;
-      const decideServer = serverView(decideBefore, await serverBuckets(server.url, '/v1/decide'));
-      const writesAfterDecide = await logWriteBuckets(server.url);
-      const decideWrites = serverView(writesBefore, writesAfterDecide);
-      const waitAppend = serverView(appendBefore, await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="append"'));
-      const waitEngine = serverView(engineBefore, await histogramBuckets(server.url, 'portrait_decide_wait_seconds', 'phase="engine"'));
+      const afterDecide = await serverHistograms(server.url);
+      const decideServer = serverView(before.decide, afterDecide.decide);
+      const decideWrites = serverView(before.writes, afterDecide.writes);
+      const waitAppend = serverView(before.append, afterDecide.append);
+      const waitEngine = serverView(before.engine, afterDecide.engine);
       const baseClient = spawnLoadClient({ mode: 'rate-decide', rate: RATE, durationS, warmupS, users: 10_000, path: '/v1/events' });
       await baseClient.next('ready');
       baseClient.send({ type: 'start', url: server.url });
       const base = await baseClient.next<RateDecideReport>('done');
       baseClient.send({ type: 'exit' });
       await baseClient.exited;
-      const baseWrites = serverView(writesAfterDecide, await logWriteBuckets(server.url));
+      const baseWrites = serverView(afterDecide.writes, (await serverHistograms(server.url)).writes);
       ctx.log(
         `decide p50 ${duration(run.p50_us)} p99 ${duration(run.p99_us)} (${run.decisions} decisions; in the server: ${shareText(decideServer)}; waiting for the append: ${shareText(waitAppend)}, for the engine: ${shareText(waitEngine)}; durable log writes: ${shareText(decideWrites)}); ` +
           `ingest p50 ${duration(base.p50_us)} p99 ${duration(base.p99_us)} (durable log writes: ${shareText(baseWrites)})`,
@@ -118,22 +115,30 @@ export const scenario: Scenario = {
   },
 };
 
-/** Cumulative counts of the server's request-duration histogram for one route (all statuses), by bucket bound in seconds. */
-function serverBuckets(url: string, route: string): Promise<Map<number, number>> {
-  return histogramBuckets(url, 'portrait_http_request_duration_seconds', `route="${route}"`);
-}
+/** Cumulative counts of a histogram by bucket bound in seconds, summed over the series it was read from. */
+type Buckets = Map<number, number>;
 
-/** Cumulative counts of the server's durable log writes (`portrait_log_write_duration_seconds`), by bucket bound in seconds. */
-function logWriteBuckets(url: string): Promise<Map<number, number>> {
-  return histogramBuckets(url, 'portrait_log_write_duration_seconds', '');
-}
-
-/** Cumulative counts of a histogram of the server's `/metrics`, summed over the series whose labels contain `having`. */
-async function histogramBuckets(url: string, metric: string, having: string): Promise<Map<number, number>> {
+/**
+ * One scrape of the server's `/metrics`: the request-duration histogram of
+ * `/v1/decide` (all statuses), the durable log writes
+ * (`portrait_log_write_duration_seconds`) and where decide calls waited
+ * (`portrait_decide_wait_seconds`, by phase).
+ */
+async function serverHistograms(url: string): Promise<{ decide: Buckets; writes: Buckets; append: Buckets; engine: Buckets }> {
   const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  const buckets = new Map<number, number>();
-  for (const line of text.split('\n')) {
+  const lines = (await res.text()).split('\n');
+  return {
+    decide: histogramBuckets(lines, 'portrait_http_request_duration_seconds', 'route="/v1/decide"'),
+    writes: histogramBuckets(lines, 'portrait_log_write_duration_seconds', ''),
+    append: histogramBuckets(lines, 'portrait_decide_wait_seconds', 'phase="append"'),
+    engine: histogramBuckets(lines, 'portrait_decide_wait_seconds', 'phase="engine"'),
+  };
+}
+
+/** A histogram of a `/metrics` text, summed over the series whose labels contain `having`. */
+function histogramBuckets(lines: ReadonlyArray<string>, metric: string, having: string): Buckets {
+  const buckets: Buckets = new Map();
+  for (const line of lines) {
     if (!line.startsWith(`${metric}_bucket{`) || !line.includes(having)) continue;
     const le = /le="([^"]+)"/.exec(line)?.[1];
     if (le === undefined) continue;
@@ -156,7 +161,7 @@ function shareText(v: ReturnType<typeof serverView>): string {
  * the same two cores. For durable log writes: every call waits for one, so a
  * disk that stalls shows here before it shows in the calls.
  */
-function serverView(before: Map<number, number>, after: Map<number, number>): { count: number; over10msShare: number | null; p99AtMostMs: number | null } {
+function serverView(before: Buckets, after: Buckets): { count: number; over10msShare: number | null; p99AtMostMs: number | null } {
   const bounds = [...after.keys()].sort((a, b) => a - b);
   const grown = (b: number): number => (after.get(b) ?? 0) - (before.get(b) ?? 0);
   const count = grown(Infinity);

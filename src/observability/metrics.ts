@@ -25,6 +25,9 @@ export interface Metrics {
   recordLogWrite(seconds: number, bytes: number): void;
 }
 
+/** Bucket bounds of the latency histograms (requests, log writes, decide waits), seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 let processMetrics: Registry | undefined;
 
 /**
@@ -149,7 +152,7 @@ export function createMetrics(sources: MetricSources): Metrics {
   const logWriteDuration = new Histogram({
     name: 'portrait_log_write_duration_seconds',
     help: 'Event log group writes: time from handing a write to the file system until it returned (durable when the log syncs).',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const logWriteBytes = new Counter({ name: 'portrait_log_write_bytes_total', help: 'Bytes written to the event log.', registers: [registry] });
@@ -157,7 +160,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     name: 'portrait_http_request_duration_seconds',
     help: 'HTTP request latency.',
     labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
 
@@ -165,7 +168,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     name: 'portrait_decide_wait_seconds',
     help: 'POST /v1/decide calls by what they waited for: append (the event durable in the log), engine (the engine past it).',
     labelNames: ['phase'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
 

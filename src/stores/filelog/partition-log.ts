@@ -53,7 +53,7 @@ interface DiskChunk {
   readonly buf: Buffer;
 }
 
-/** Told of each group write a partition makes (see {@link LogWriteObserver}). */
+/** Told of each group write the log's partitions make (for metrics). */
 export interface LogWriteObserver {
   /**
    * One write of appended frames to the active segment has returned: `seconds`

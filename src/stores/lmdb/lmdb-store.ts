@@ -255,7 +255,6 @@ export function createLmdbStore(options: Partial<LmdbStoreOptions> & { path: str
     },
   };
 
-
   return {
     checkpoints,
     profiles,
