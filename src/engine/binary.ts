@@ -158,6 +158,17 @@ export class BinaryWriter {
     } else this.value(v);
   }
 
+  /** The bytes `src[start, end)` as they are: short runs copied by hand, longer ones by `set`. */
+  copy(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.room(n);
+    const b = this.buf;
+    const at = this.pos;
+    if (n <= 32) for (let i = 0; i < n; i++) b[at + i] = src[start + i]!;
+    else b.set(src.subarray(start, end), at);
+    this.pos = at + n;
+  }
+
   /** Bytes as they are. */
   raw(bytes: Uint8Array): void {
     this.room(bytes.length);

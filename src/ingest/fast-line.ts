@@ -1,5 +1,5 @@
-import { beginAttrs, beginRecord, endRecord, shortAscii, type BinaryWriter } from '../engine/index.js';
-import { own, type EventCatalog, type EventLimits } from './catalog.js';
+import { BinaryWriter, beginAttrs, beginRecord, endRecord, shortAscii } from '../engine/index.js';
+import { own, type EventCatalog, type EventLimits, type EventTypeSpec } from './catalog.js';
 
 /**
  * The fast path of a canonical NDJSON line held as ASCII bytes: a flat JSON
@@ -28,7 +28,8 @@ const KIND_NULL = 4;
 const KIND_NUMBER_TEXT = 5;
 
 // Field columns of the line being scanned (one line at a time per thread).
-const names: string[] = new Array<string>(MAX_FIELDS).fill('');
+const nameStart = new Int32Array(MAX_FIELDS);
+const nameLength = new Int32Array(MAX_FIELDS);
 const kinds = new Uint8Array(MAX_FIELDS);
 /** A string value's bytes: start and length. */
 const valueStart = new Int32Array(MAX_FIELDS);
@@ -36,8 +37,6 @@ const valueLength = new Int32Array(MAX_FIELDS);
 const numbers = new Float64Array(MAX_FIELDS);
 /** A number declared a string: its text, as the full path makes it. */
 const numberTexts: string[] = new Array<string>(MAX_FIELDS).fill('');
-/** Index of each attribute (not type, time or the key) in the fields, in line order; -1 once dropped. */
-const attrFields = new Int32Array(MAX_FIELDS);
 
 /** Exact powers of ten: a decimal of at most 15 digits divided by one is correctly rounded. */
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
@@ -50,6 +49,75 @@ export interface FastLineContext {
   timeShiftMs: number;
 }
 
+// What an attribute of a line's layout is under its event type.
+const ATTR_KEEP = 0; // undeclared, kept as it is
+const ATTR_DROP = 1; // undeclared, dropped
+const ATTR_STRING = 2;
+const ATTR_NUMBER = 3;
+const ATTR_INTEGER = 4;
+const ATTR_BOOLEAN = 5;
+
+/** A layout (see {@link Layout}) under one event type of the catalog. */
+interface TypedLayout {
+  /** What each attribute is (ATTR_*), by attribute index. */
+  readonly attrs: Uint8Array;
+  /** Attributes kept on the record. */
+  readonly kept: number;
+  /** Field index of each required attribute (its value must not be null). */
+  readonly required: Int32Array;
+  /** Each attribute's name as the record writes it (`str16`), back to back; `nameEnds[a]` ends attribute `a`'s. */
+  readonly names: Uint8Array;
+  readonly nameEnds: Int32Array;
+}
+
+/**
+ * The field names of a line, in order, and what follows from them alone:
+ * where type, time and the key are, the attributes, and whether the line can
+ * take the fast path at all. Lines of one source mostly repeat a few layouts,
+ * so each is worked out once and then only recognised, by its bytes.
+ */
+interface Layout {
+  readonly count: number;
+  /** The names' bytes, back to back, and where each ends. */
+  readonly bytes: Uint8Array;
+  readonly ends: Int32Array;
+  /** False when a name sends the line to the full path (an array index, `__proto__`, a repeat). */
+  readonly usable: boolean;
+  readonly typeAt: number;
+  readonly timeAt: number;
+  readonly keyAt: number;
+  /** Field index of each attribute (every field but type, time and the key), in line order. */
+  readonly attrFields: Int32Array;
+  readonly attrNames: readonly string[];
+  /** By event type (types of the catalog only); undefined where the type makes every such line take the full path. */
+  readonly typed: Map<string, TypedLayout | undefined>;
+  lastType: string;
+  lastTyped: TypedLayout | undefined;
+}
+
+const LAYOUT_SLOTS = 256;
+
+/** Layouts recognised under one catalog (which the fast path must not see change). */
+interface LayoutCache {
+  readonly slots: Array<Layout | undefined>;
+}
+
+const caches = new WeakMap<EventCatalog, LayoutCache>();
+let lastCatalog: EventCatalog | undefined;
+let lastCache: LayoutCache | undefined;
+
+function cacheFor(catalog: EventCatalog): LayoutCache {
+  if (catalog === lastCatalog) return lastCache!;
+  let cache = caches.get(catalog);
+  if (cache === undefined) {
+    cache = { slots: new Array<Layout | undefined>(LAYOUT_SLOTS).fill(undefined) };
+    caches.set(catalog, cache);
+  }
+  lastCatalog = catalog;
+  lastCache = cache;
+  return cache;
+}
+
 function skipWs(b: Uint8Array, i: number, end: number): number {
   while (i < end) {
     const c = b[i]!;
@@ -57,6 +125,127 @@ function skipWs(b: Uint8Array, i: number, end: number): number {
     i++;
   }
   return i;
+}
+
+/** The layout of the `n` names just scanned from `b`: a known one, or one worked out now. */
+function layoutOf(b: Uint8Array, n: number, catalog: EventCatalog): Layout {
+  let h = n;
+  for (let f = 0; f < n; f++) {
+    const s = nameStart[f]!;
+    const len = nameLength[f]!;
+    h = (Math.imul(h, 31) + len * 17 + (len > 0 ? b[s]! * 7 + b[s + len - 1]! * 13 : 0)) | 0;
+  }
+  const slots = cacheFor(catalog).slots;
+  const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & (LAYOUT_SLOTS - 1);
+  const known = slots[slot];
+  if (known !== undefined && sameNames(known, b, n)) return known;
+  const made = makeLayout(b, n, catalog);
+  slots[slot] = made;
+  return made;
+}
+
+function sameNames(layout: Layout, b: Uint8Array, n: number): boolean {
+  if (layout.count !== n) return false;
+  const bytes = layout.bytes;
+  const ends = layout.ends;
+  let p = 0;
+  for (let f = 0; f < n; f++) {
+    const end = ends[f]!;
+    const s = nameStart[f]! - p;
+    if (nameLength[f] !== end - p) return false;
+    for (; p < end; p++) if (bytes[p] !== b[s + p]) return false;
+  }
+  return true;
+}
+
+function makeLayout(b: Uint8Array, n: number, catalog: EventCatalog): Layout {
+  let total = 0;
+  for (let f = 0; f < n; f++) total += nameLength[f]!;
+  const bytes = new Uint8Array(total);
+  const ends = new Int32Array(n);
+  const names: string[] = [];
+  let p = 0;
+  for (let f = 0; f < n; f++) {
+    const s = nameStart[f]!;
+    const len = nameLength[f]!;
+    bytes.set(b.subarray(s, s + len), p);
+    p += len;
+    ends[f] = p;
+    names.push(latin1(b, s, s + len));
+  }
+  // Not usable: a name JSON.parse would order first (an array index), `__proto__`, or a name
+  // the line repeats (JSON.parse keeps the last).
+  let usable = true;
+  for (let f = 0; f < n && usable; f++) {
+    const name = names[f]!;
+    if (name === '__proto__' || isArrayIndex(name) || names.indexOf(name) !== f) usable = false;
+  }
+  const keyField = catalog.entityKey;
+  let typeAt = -1;
+  let timeAt = -1;
+  let keyAt = -1;
+  const attrFields: number[] = [];
+  for (let f = 0; f < n; f++) {
+    const name = names[f]!;
+    if (name === 'type') typeAt = f;
+    else if (name === 'time') timeAt = f;
+    else if (name === keyField) keyAt = f;
+    else attrFields.push(f);
+  }
+  return {
+    count: n,
+    bytes,
+    ends,
+    usable,
+    typeAt,
+    timeAt,
+    keyAt,
+    attrFields: Int32Array.from(attrFields),
+    attrNames: attrFields.map((f) => names[f]!),
+    typed: new Map(),
+    lastType: '',
+    lastTyped: undefined,
+  };
+}
+
+/** The layout under event type `type` (a type of the catalog), worked out once. */
+function typedLayout(layout: Layout, type: string, spec: EventTypeSpec, catalog: EventCatalog): TypedLayout | undefined {
+  if (layout.typed.has(type)) return layout.typed.get(type);
+  const made = makeTypedLayout(layout, spec, catalog);
+  layout.typed.set(type, made);
+  return made;
+}
+
+function makeTypedLayout(layout: Layout, spec: EventTypeSpec, catalog: EventCatalog): TypedLayout | undefined {
+  const count = layout.attrFields.length;
+  const attrs = new Uint8Array(count);
+  let kept = 0;
+  const w = new BinaryWriter(256);
+  const nameEnds = new Int32Array(count);
+  for (let a = 0; a < count; a++) {
+    const name = layout.attrNames[a]!;
+    const declared = own(spec.fields, name);
+    if (declared === undefined) {
+      if (catalog.additionalFields === 'reject') return undefined;
+      attrs[a] = catalog.additionalFields === 'drop' ? ATTR_DROP : ATTR_KEEP;
+    } else if (declared === 'string') attrs[a] = ATTR_STRING;
+    else if (declared === 'number') attrs[a] = ATTR_NUMBER;
+    else if (declared === 'integer') attrs[a] = ATTR_INTEGER;
+    else if (declared === 'boolean') attrs[a] = ATTR_BOOLEAN;
+    else return undefined;
+    if (attrs[a] !== ATTR_DROP) {
+      kept++;
+      w.str16(name);
+    }
+    nameEnds[a] = w.pos;
+  }
+  const required: number[] = [];
+  for (const name of spec.required ?? []) {
+    const a = layout.attrNames.indexOf(name);
+    if (a < 0 || attrs[a] === ATTR_DROP) return undefined;
+    required.push(layout.attrFields[a]!);
+  }
+  return { attrs, kept, required: Int32Array.from(required), names: w.bytes(), nameEnds };
 }
 
 /**
@@ -68,24 +257,24 @@ export function encodeFastLine(b: Uint8Array, start: number, end: number, ctx: F
   const n = scan(b, start, end);
   if (n < 0) return false;
   const { catalog, limits, now } = ctx;
-  const keyField = catalog.entityKey;
-
-  let typeAt = -1;
-  let timeAt = -1;
-  let keyAt = -1;
-  let attrCount = 0;
-  for (let f = 0; f < n; f++) {
-    const name = names[f]!;
-    if (name === 'type') typeAt = f;
-    else if (name === 'time') timeAt = f;
-    else if (name === keyField) keyAt = f;
-    else attrFields[attrCount++] = f;
-  }
+  const layout = layoutOf(b, n, catalog);
+  if (!layout.usable) return false;
+  const typeAt = layout.typeAt;
+  const keyAt = layout.keyAt;
+  const timeAt = layout.timeAt;
 
   if (typeAt < 0 || kinds[typeAt] !== KIND_STRING) return false;
   const type = shortAscii(b, valueStart[typeAt]!, valueLength[typeAt]!);
-  const spec = own(catalog.types, type);
-  if (spec === undefined) return false;
+  let typed: TypedLayout | undefined;
+  if (type === layout.lastType) typed = layout.lastTyped;
+  else {
+    const spec = own(catalog.types, type);
+    if (spec === undefined) return false;
+    typed = typedLayout(layout, type, spec, catalog);
+    layout.lastType = type;
+    layout.lastTyped = typed;
+  }
+  if (typed === undefined) return false;
 
   if (keyAt < 0) return false;
   let numericKey: string | undefined;
@@ -112,57 +301,51 @@ export function encodeFastLine(b: Uint8Array, start: number, end: number, ctx: F
   if (ctx.timeShiftMs !== 0) time += ctx.timeShiftMs;
 
   // Every attribute is checked before a byte is written.
-  const fields = spec.fields;
-  const additional = catalog.additionalFields;
-  let kept = 0;
+  const attrFields = layout.attrFields;
+  const attrs = typed.attrs;
+  const attrCount = attrFields.length;
   for (let a = 0; a < attrCount; a++) {
     const f = attrFields[a]!;
     const kind = kinds[f]!;
-    const declared = own(fields, names[f]!);
-    if (declared === undefined) {
-      if (additional === 'reject') return false;
-      if (additional === 'drop') {
-        attrFields[a] = -1;
-        continue;
-      }
-    } else if (kind !== KIND_NULL) {
-      switch (declared) {
-        case 'string':
-          if (kind === KIND_STRING) {
-            if (valueLength[f]! > limits.maxStringLength) return false;
-          } else if (kind === KIND_NUMBER && Number.isFinite(numbers[f]!)) {
-            numberTexts[f] = String(numbers[f]!);
-            kinds[f] = KIND_NUMBER_TEXT;
-          } else return false;
-          break;
-        case 'number':
-          if (kind !== KIND_NUMBER || !Number.isFinite(numbers[f]!)) return false;
-          break;
-        case 'integer':
-          if (kind !== KIND_NUMBER || !Number.isInteger(numbers[f]!)) return false;
-          break;
-        case 'boolean':
-          if (kind !== KIND_TRUE && kind !== KIND_FALSE) return false;
-          break;
-        default:
-          return false;
-      }
+    if (kind === KIND_NULL) continue;
+    switch (attrs[a]) {
+      case ATTR_STRING:
+        if (kind === KIND_STRING) {
+          if (valueLength[f]! > limits.maxStringLength) return false;
+        } else if (kind === KIND_NUMBER && Number.isFinite(numbers[f]!)) {
+          numberTexts[f] = String(numbers[f]!);
+          kinds[f] = KIND_NUMBER_TEXT;
+        } else return false;
+        break;
+      case ATTR_NUMBER:
+        if (kind !== KIND_NUMBER || !Number.isFinite(numbers[f]!)) return false;
+        break;
+      case ATTR_INTEGER:
+        if (kind !== KIND_NUMBER || !Number.isInteger(numbers[f]!)) return false;
+        break;
+      case ATTR_BOOLEAN:
+        if (kind !== KIND_TRUE && kind !== KIND_FALSE) return false;
+        break;
+      default:
+        break;
     }
-    kept++;
   }
-  const required = spec.required;
-  if (required !== undefined) {
-    for (const name of required) if (!present(name, attrCount)) return false;
-  }
+  const required = typed.required;
+  for (let r = 0; r < required.length; r++) if (kinds[required[r]!] === KIND_NULL) return false;
 
   beginRecord(w, type, time);
   if (numericKey === undefined) w.str16Ascii(b, valueStart[keyAt]!, valueLength[keyAt]!);
   else w.str16(numericKey);
   const countAt = beginAttrs(w);
+  const names = typed.names;
+  const nameEnds = typed.nameEnds;
+  let from = 0;
   for (let a = 0; a < attrCount; a++) {
+    const to = nameEnds[a]!;
+    if (attrs[a] === ATTR_DROP) continue;
+    w.copy(names, from, to);
+    from = to;
     const f = attrFields[a]!;
-    if (f < 0) continue;
-    w.str16(names[f]!);
     switch (kinds[f]) {
       case KIND_STRING:
         w.value16Ascii(b, valueStart[f]!, valueLength[f]!);
@@ -183,17 +366,8 @@ export function encodeFastLine(b: Uint8Array, start: number, end: number, ctx: F
         w.value16(null);
     }
   }
-  endRecord(w, countAt, kept);
+  endRecord(w, countAt, typed.kept);
   return true;
-}
-
-/** Whether an attribute kept on the record holds a value other than null. */
-function present(name: string, attrCount: number): boolean {
-  for (let a = 0; a < attrCount; a++) {
-    const f = attrFields[a]!;
-    if (f >= 0 && names[f] === name) return kinds[f] !== KIND_NULL;
-  }
-  return false;
 }
 
 /**
@@ -209,10 +383,13 @@ function closingQuote(b: Uint8Array, from: number, end: number): number {
   return -1;
 }
 
-/** Whether the name `b[start, end)` is all digits, which `JSON.parse` puts before the other names. */
-function isArrayIndex(b: Uint8Array, start: number, end: number): boolean {
-  if (start === end) return false;
-  for (let k = start; k < end; k++) if (b[k]! < 0x30 || b[k]! > 0x39) return false;
+/** Whether the name is all digits, which `JSON.parse` may put before the other names. */
+function isArrayIndex(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let k = 0; k < name.length; k++) {
+    const c = name.charCodeAt(k);
+    if (c < 0x30 || c > 0x39) return false;
+  }
   return true;
 }
 
@@ -229,15 +406,12 @@ function scan(b: Uint8Array, start: number, end: number): number {
   let n = 0;
   for (;;) {
     if (n === MAX_FIELDS || i >= end || b[i] !== 0x22) return -1; // "
-    // Name: no escape, no control character; not an array index (JSON.parse would order it
-    // first), not `__proto__`, not seen before on the line.
-    const nameStart = i + 1;
-    const j = closingQuote(b, nameStart, end);
-    if (j < 0 || isArrayIndex(b, nameStart, j)) return -1;
-    const name = shortAscii(b, nameStart, j - nameStart);
-    if (name === '__proto__') return -1;
-    for (let k = 0; k < n; k++) if (names[k] === name) return -1;
-    names[n] = name;
+    // Name: no escape, no control character (its layout judges the rest: see makeLayout).
+    const from = i + 1;
+    const j = closingQuote(b, from, end);
+    if (j < 0) return -1;
+    nameStart[n] = from;
+    nameLength[n] = j - from;
     i = skipWs(b, j + 1, end);
     if (i >= end || b[i] !== 0x3a) return -1; // :
     i = skipWs(b, i + 1, end);
