@@ -56,14 +56,9 @@ function encodingSink(): ChunkSink<ChunkMessage> {
   const w = new BinaryWriter(1 << 20);
   let ends: number[] = [];
   let lines: number[] = [];
-  let checksums: number[] = [];
-  let start = 0;
   const taken = (lineNo: number): void => {
-    const end = w.pos;
-    checksums.push(crc32(w.written(), start, end));
-    ends.push(end);
+    ends.push(w.pos);
     lines.push(lineNo);
-    start = end;
   };
   return {
     // A refused line throws before anything is written for it.
@@ -75,12 +70,17 @@ function encodingSink(): ChunkSink<ChunkMessage> {
     },
     take(lastLine: number, rejected: RejectedLine[]): ChunkMessage {
       const bytes = new Uint8Array(w.written()); // a copy with a buffer of its own, to transfer
-      const message: ChunkMessage = { type: 'chunk', lastLine, bytes, ends: Uint32Array.from(ends), checksums: Uint32Array.from(checksums), lines: Float64Array.from(lines), rejected };
+      const checksums = new Uint32Array(ends.length);
+      let start = 0;
+      for (let i = 0; i < ends.length; i++) {
+        const end = ends[i]!;
+        checksums[i] = crc32(bytes, start, end);
+        start = end;
+      }
+      const message: ChunkMessage = { type: 'chunk', lastLine, bytes, ends: Uint32Array.from(ends), checksums, lines: Float64Array.from(lines), rejected };
       w.reset();
-      start = 0;
       ends = [];
       lines = [];
-      checksums = [];
       return message;
     },
   };
