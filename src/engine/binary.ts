@@ -328,10 +328,14 @@ function readF64(b: Uint8Array, at: number): number {
 /**
  * Short strings read lately, by a hash of their bytes: event types,
  * attribute names and many values repeat from record to record, and a hit
- * (checked unit by unit) returns the same string without building one.
+ * (its bytes, kept beside it, compared byte by byte) returns the same string
+ * without building one. Strings longer than RECENT_BYTES are not kept.
  */
 const RECENT_SIZE = 4096;
+const RECENT_BYTES = 24;
 const recent: string[] = new Array<string>(RECENT_SIZE).fill('');
+const recentLength = new Uint8Array(RECENT_SIZE);
+const recentBytes = new Uint8Array(RECENT_SIZE * RECENT_BYTES);
 
 /**
  * The string of `n` ASCII bytes from `a`, built flat in one call up to eight
@@ -372,15 +376,19 @@ function asciiString(c: Uint8Array, a: number, n: number): string {
  */
 export function shortAscii(b: Uint8Array, start: number, n: number): string {
   if (n === 0) return '';
+  if (n > RECENT_BYTES) return asciiString(b, start, n);
   const end = start + n;
   const slot = (n * 31 + b[start]! * 7 + b[end - 1]! * 3 + b[start + (n >>> 1)]! * 13) & (RECENT_SIZE - 1);
-  const hit = recent[slot]!;
-  if (hit.length === n) {
+  const kept = recentBytes;
+  const at = slot * RECENT_BYTES;
+  if (recentLength[slot] === n) {
     let i = 0;
-    while (i < n && hit.charCodeAt(i) === b[start + i]) i++;
-    if (i === n) return hit;
+    while (i < n && kept[at + i] === b[start + i]) i++;
+    if (i === n) return recent[slot]!;
   }
   const s = asciiString(b, start, n);
   recent[slot] = s;
+  recentLength[slot] = n;
+  for (let i = 0; i < n; i++) kept[at + i] = b[start + i]!;
   return s;
 }
