@@ -332,7 +332,7 @@ function readF64(b: Uint8Array, at: number): number {
  * without building one. Strings longer than RECENT_BYTES are not kept.
  */
 const RECENT_SIZE = 4096;
-const RECENT_BYTES = 24;
+const RECENT_BYTES = 40;
 const recent: string[] = new Array<string>(RECENT_SIZE).fill('');
 const recentLength = new Uint8Array(RECENT_SIZE);
 const recentBytes = new Uint8Array(RECENT_SIZE * RECENT_BYTES);

@@ -29,7 +29,8 @@ describe('log record codec', () => {
   it('gives back strings that share a slot of the decoder\'s string cache, each exactly, however they alternate', () => {
     // Same length, first, middle and last byte: one cache slot; they differ only elsewhere.
     const ids = ['u1a2b3', 'u9a8b3', 'u1a8b3', 'uXaYb3', 'u1a2b3'];
-    const long = ['x'.repeat(30) + '1', 'x'.repeat(30) + '2'];
+    // Kept in the cache up to 40 bytes (these collide too), built anew above.
+    const long = ['y'.repeat(10) + '1' + 'y'.repeat(28), 'y'.repeat(10) + '2' + 'y'.repeat(28), 'x'.repeat(50) + '1', 'x'.repeat(50) + '2'];
     for (let round = 0; round < 3; round++) {
       for (const key of [...ids, ...long]) {
         const r: LogRecord = { type: 'login', time: 1, key, attrs: { [key]: key, other: `${key}-v` } };
