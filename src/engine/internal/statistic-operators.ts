@@ -81,7 +81,13 @@ abstract class BaseOperator {
     this.read(slot, new BinaryReader(data));
   }
 
+  /**
+   * Time of the last change by slot, at `slot * atStride + atOffset` (an
+   * operator that keeps a row per slot keeps it in the row).
+   */
   protected at: Float64Array<ArrayBuffer>;
+  protected atStride = 1;
+  protected atOffset = 0;
   protected readonly field: string | null;
   protected readonly numeric: boolean;
 
@@ -92,7 +98,7 @@ abstract class BaseOperator {
   }
 
   updatedAt(slot: number): number {
-    return this.at[slot]!;
+    return this.at[slot * this.atStride + this.atOffset]!;
   }
 
   /**
@@ -100,7 +106,7 @@ abstract class BaseOperator {
    * does (one implementation for every operator keeps this hot call monomorphic).
    */
   has(slot: number): boolean {
-    const at = this.at[slot]!;
+    const at = this.at[slot * this.atStride + this.atOffset]!;
     return at === at; // not NaN
   }
 
@@ -232,15 +238,32 @@ class WindowGeometry {
 const dropScratch: number[] = [0, 0];
 const dropValues: TagValue[] = [];
 
+// Fields of a WindowedAggregate row (one per slot); the view accumulator follows them.
+const ROW_AT = 0; // time of the last change (the operator's `at`)
+const ROW_LO = 1;
+const ROW_COUNT = 2; // buckets held
+const ROW_OFFSET = 3; // where the slot's buckets start in the arena
+const ROW_CAPACITY = 4; // buckets the slot's arena segment holds (0: none)
+const ROW_FIRST = 5; // start of the first bucket, when there is one
+const ROW_RUN = 6;
+/** Buckets of a slot's first arena segment; segments double when full. */
+const FIRST_SEGMENT_BUCKETS = 2;
+
 /**
  * count/sum/avg/min/max/first/last/latest over a sliding or tumbling window.
  *
- * State in columns by slot: `buckets[slot]` holds, per bucket in ascending
- * start order, the bucket start followed by the accumulator cells (the only
- * per-entity object); `lo` is the lowest bucket start in view; `run` holds the
- * accumulator of the buckets in view (start >= lo), maintained on add and
- * rebuilt when the view moves. For first/last/latest of a field, `vals[slot]`
- * keeps each bucket's picked value and `runValue` the view's.
+ * State by slot: a row of `row` holds the time of the last change (`at`), the
+ * lowest bucket start in view (`lo`),
+ * how many buckets the slot has, where they are in the arena, the first
+ * bucket's start and the accumulator of the buckets in view (`run`,
+ * maintained on add and rebuilt when the view moves). The buckets, in
+ * ascending start order, each its start followed by the accumulator cells, lie
+ * in one segment of `cells`, an arena shared by all slots (segments of 2, 4,
+ * 8… buckets, reused through free lists). An entity's state is thus two runs
+ * of memory rather than several arrays and an object each, which is what
+ * applying an event and sliding a window mostly wait for. For first/last/latest
+ * of a field, `vals[slot]` keeps each bucket's picked value and `runValue` the
+ * view's.
  */
 class WindowedAggregate extends BaseOperator implements StatisticOperator {
   readonly windowed = true;
@@ -248,14 +271,18 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
   private readonly acc: Accumulator;
   private readonly width: number;
   private readonly stride: number;
+  private readonly rowWidth: number;
   private readonly geo: WindowGeometry;
   private readonly picks: boolean;
   /** A count: buckets leave by subtraction ({@link dropCounts}). */
   private readonly counts: boolean;
-  private buckets: Array<number[] | undefined> = [];
+  private row: Float64Array<ArrayBuffer>;
+  private cells: Float64Array<ArrayBuffer>;
+  /** Arena numbers handed out so far. */
+  private top = 0;
+  /** Free segments by size class (`FIRST_SEGMENT_BUCKETS << class` buckets): their offsets. */
+  private readonly free: number[][] = [];
   private vals: Array<AttrValue[] | undefined> = [];
-  private lo: Float64Array<ArrayBuffer>;
-  private run: Float64Array<ArrayBuffer>;
   private runValue: AttrValue[] = [];
 
   constructor(spec: StatisticTagSpec, capacity: number) {
@@ -263,35 +290,82 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     this.acc = accumulatorFor(spec.aggregate as Exclude<typeof spec.aggregate, 'distinct'>);
     this.width = this.acc.width;
     this.stride = this.width + 1;
+    this.rowWidth = ROW_RUN + this.width;
     this.geo = new WindowGeometry(spec);
     this.picks = this.acc.picksEvent && spec.field !== null;
     this.counts = spec.aggregate === 'count';
     this.defaultValue = this.acc.additive ? 0 : undefined;
-    this.lo = new Float64Array(capacity);
-    this.run = new Float64Array(capacity * this.width);
+    this.row = WindowedAggregate.rows(new Float64Array(0), capacity, this.rowWidth);
+    this.at = this.row;
+    this.atStride = this.rowWidth;
+    this.atOffset = ROW_AT;
+    this.cells = new Float64Array(Math.max(1024, capacity * this.stride * FIRST_SEGMENT_BUCKETS));
+  }
+
+  /** `rows` grown to `capacity` rows of `width`, the new ones without state (`at` NaN). */
+  private static rows(rows: Float64Array<ArrayBuffer>, capacity: number, width: number): Float64Array<ArrayBuffer> {
+    if (rows.length >= capacity * width) return rows;
+    const next = new Float64Array(capacity * width);
+    next.set(rows);
+    for (let o = rows.length + ROW_AT; o < next.length; o += width) next[o] = NaN;
+    return next;
   }
 
   override grow(capacity: number): void {
-    super.grow(capacity);
-    if (this.lo.length < capacity) {
-      const lo = new Float64Array(capacity);
-      lo.set(this.lo);
-      this.lo = lo;
-      const run = new Float64Array(capacity * this.width);
-      run.set(this.run);
-      this.run = run;
-    }
+    this.row = WindowedAggregate.rows(this.row, capacity, this.rowWidth);
+    this.at = this.row;
   }
 
   value(slot: number): TagValue | undefined {
-    return this.buckets[slot] === undefined ? undefined : this.viewValue(slot);
+    return this.has(slot) ? this.viewValue(slot) : undefined;
   }
 
   private viewValue(slot: number): TagValue {
-    const o = slot * this.width;
-    if (this.picks) return this.acc.isEmpty(this.run, o) ? null : (this.runValue[slot] ?? null);
-    return this.acc.result(this.run, o);
+    const o = slot * this.rowWidth + ROW_RUN;
+    if (this.picks) return this.acc.isEmpty(this.row, o) ? null : (this.runValue[slot] ?? null);
+    return this.acc.result(this.row, o);
   }
+
+  // ---- arena -------------------------------------------------------------
+
+  /** Offset of a free segment of `buckets` buckets (a power of two times {@link FIRST_SEGMENT_BUCKETS}). */
+  private allocate(buckets: number): number {
+    const list = this.free[Math.log2(buckets / FIRST_SEGMENT_BUCKETS)];
+    if (list !== undefined && list.length > 0) return list.pop()!;
+    const size = buckets * this.stride;
+    const offset = this.top;
+    if (offset + size > this.cells.length) {
+      const cells = new Float64Array(Math.max(this.cells.length * 2, offset + size));
+      cells.set(this.cells);
+      this.cells = cells;
+    }
+    this.top = offset + size;
+    return offset;
+  }
+
+  private release(offset: number, buckets: number): void {
+    const c = Math.log2(buckets / FIRST_SEGMENT_BUCKETS);
+    (this.free[c] ??= []).push(offset);
+  }
+
+  /** Makes room for one more bucket in the slot's segment (moving it to one twice as large when full). */
+  private reserve(r: number): void {
+    const row = this.row;
+    const capacity = row[r + ROW_CAPACITY]!;
+    const n = row[r + ROW_COUNT]!;
+    if (n < capacity) return;
+    const next = capacity === 0 ? FIRST_SEGMENT_BUCKETS : capacity * 2;
+    const offset = this.allocate(next);
+    if (capacity > 0) {
+      const from = row[r + ROW_OFFSET]!;
+      this.cells.copyWithin(offset, from, from + n * this.stride);
+      this.release(from, capacity);
+    }
+    row[r + ROW_OFFSET] = offset;
+    row[r + ROW_CAPACITY] = next;
+  }
+
+  // ---- events and time -----------------------------------------------------
 
   apply(slot: number, event: Event, now: number): boolean {
     const raw = this.input(event);
@@ -301,78 +375,93 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     const start = geo.bucketOf(t);
     const lo = geo.low(now);
     if (start < lo) return false; // already out of view; cannot affect this or any later value
-    let b = this.buckets[slot];
+    const r = slot * this.rowWidth;
+    const row = this.row;
+    const ro = r + ROW_RUN;
     let before: TagValue | undefined;
     let dropped = false;
-    const ro = slot * this.width;
-    if (b === undefined) {
-      b = [];
-      this.buckets[slot] = b;
-      this.lo[slot] = lo;
-      this.acc.init(this.run, ro);
+    if (!this.has(slot)) {
+      row[r + ROW_LO] = lo;
+      row[r + ROW_COUNT] = 0;
+      this.acc.init(row, ro);
       if (this.picks) {
         this.vals[slot] = [];
         this.runValue[slot] = null;
       }
     } else {
-      if (this.lo[slot]! < lo) {
+      if (row[r + ROW_LO]! < lo) {
         // Buckets that left the window since the last event change the value at their own time.
-        const changedAt = this.counts ? this.dropCounts(slot, b, lo) : this.drop(slot, b, lo);
+        const changedAt = this.counts ? this.dropCounts(r, lo) : this.drop(slot, r, lo);
         if (changedAt === changedAt) {
-          this.at[slot] = changedAt;
+          this.row[slot * this.rowWidth + ROW_AT] = changedAt;
           dropped = true;
         }
       }
-      if (b.length > 0) before = this.viewValue(slot);
+      if (row[r + ROW_COUNT]! > 0) before = this.viewValue(slot);
     }
     const v = this.numeric ? (raw as number) : 1;
     const stride = this.stride;
+    const n = row[r + ROW_COUNT]!;
+    let cells = this.cells;
+    let off = row[r + ROW_OFFSET]!;
     // Find the bucket: usually the last one (events mostly arrive in order).
-    let i = b.length - stride;
-    while (i >= 0 && b[i]! > start) i -= stride;
+    let i = (n - 1) * stride;
+    while (i >= 0 && cells[off + i]! > start) i -= stride;
     let o: number;
     const vals = this.picks ? this.vals[slot]! : null;
-    if (i >= 0 && b[i] === start) {
-      o = i + 1;
+    if (i >= 0 && cells[off + i] === start) {
+      o = off + i + 1;
     } else {
       const at = i + stride;
-      if (at === b.length) {
-        b.push(start);
-        for (let k = 1; k < stride; k++) b.push(0);
-      } else {
-        const cells = new Array<number>(stride).fill(0);
-        cells[0] = start;
-        b.splice(at, 0, ...cells);
-      }
-      o = at + 1;
-      this.acc.init(b, o);
+      this.reserve(r);
+      cells = this.cells;
+      off = row[r + ROW_OFFSET]!;
+      const end = off + n * stride;
+      if (off + at < end) cells.copyWithin(off + at + stride, off + at, end);
+      cells[off + at] = start;
+      o = off + at + 1;
+      this.acc.init(cells, o);
+      row[r + ROW_COUNT] = n + 1;
+      if (at === 0) row[r + ROW_FIRST] = start;
       if (vals !== null) vals.splice(at / stride, 0, null);
     }
-    if (this.acc.add(b, o, v, t) && vals !== null) vals[(o - 1) / stride] = raw;
-    if (this.acc.add(this.run, ro, v, t) && this.picks) this.runValue[slot] = raw;
+    if (this.acc.add(cells, o, v, t) && vals !== null) vals[(o - off - 1) / stride] = raw;
+    if (this.acc.add(row, ro, v, t) && this.picks) this.runValue[slot] = raw;
     const after = this.viewValue(slot);
     if (before === undefined || after !== before) {
-      this.at[slot] = t;
+      row[r + ROW_AT] = t;
       return true;
     }
     return dropped;
   }
 
   advance(slot: number, now: number): boolean {
-    const b = this.buckets[slot];
-    if (b === undefined) return false;
+    if (!this.has(slot)) return false;
+    const r = slot * this.rowWidth;
     const lo = this.geo.low(now);
-    if (lo <= this.lo[slot]!) return false;
-    const changedAt = this.counts ? this.dropCounts(slot, b, lo) : this.drop(slot, b, lo);
-    if (b.length === 0) {
+    if (lo <= this.row[r + ROW_LO]!) return false;
+    const changedAt = this.counts ? this.dropCounts(r, lo) : this.drop(slot, r, lo);
+    if (this.row[r + ROW_COUNT] === 0) {
       this.clear(slot);
       return true;
     }
     if (changedAt === changedAt) {
-      this.at[slot] = changedAt;
+      this.row[slot * this.rowWidth + ROW_AT] = changedAt;
       return true;
     }
     return false;
+  }
+
+  /** Removes the first `buckets` buckets of the slot at row `r`. */
+  private cut(r: number, buckets: number): void {
+    const row = this.row;
+    const n = row[r + ROW_COUNT]! - buckets;
+    row[r + ROW_COUNT] = n;
+    if (n === 0) return;
+    const off = row[r + ROW_OFFSET]!;
+    const stride = this.stride;
+    this.cells.copyWithin(off, off + buckets * stride, off + (n + buckets) * stride);
+    row[r + ROW_FIRST] = this.cells[off]!;
   }
 
   /**
@@ -380,21 +469,25 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
    * the view (integers, so exactly what a rebuild gives) and the value
    * changed with the last leaving bucket that held any event.
    */
-  private dropCounts(slot: number, b: number[], lo: number): number {
+  private dropCounts(r: number, lo: number): number {
+    const row = this.row;
+    const cells = this.cells;
+    const off = row[r + ROW_OFFSET]!;
+    const n = row[r + ROW_COUNT]!;
     let cut = 0;
-    while (cut < b.length && b[cut]! < lo) cut += 2;
-    this.lo[slot] = lo;
+    while (cut < n && cells[off + 2 * cut]! < lo) cut++;
+    row[r + ROW_LO] = lo;
     if (cut === 0) return NaN;
-    let total = this.run[slot]!;
+    let total = row[r + ROW_RUN]!;
     let changedAt = NaN;
-    for (let o = 0; o < cut; o += 2) {
-      const n = b[o + 1]!;
-      if (n === 0) continue;
-      total -= n;
-      changedAt = b[o]! + this.geo.sizeMs;
+    for (let k = 0; k < cut; k++) {
+      const c = cells[off + 2 * k + 1]!;
+      if (c === 0) continue;
+      total -= c;
+      changedAt = cells[off + 2 * k]! + this.geo.sizeMs;
     }
-    this.run[slot] = cut === b.length ? 0 : total;
-    b.splice(0, cut);
+    row[r + ROW_RUN] = cut === n ? 0 : total;
+    this.cut(r, cut);
     return changedAt;
   }
 
@@ -406,32 +499,35 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
    * time, however late the window is moved. One backward pass over the
    * buckets computes both the value after each drop and the new view.
    */
-  private drop(slot: number, b: number[], lo: number): number {
+  private drop(slot: number, r: number, lo: number): number {
+    const row = this.row;
+    const cells = this.cells;
     const stride = this.stride;
-    let cut = 0;
-    while (cut < b.length && b[cut]! < lo) cut += stride;
-    this.lo[slot] = lo;
-    if (cut === 0) return NaN;
+    const off = row[r + ROW_OFFSET]!;
+    const n = row[r + ROW_COUNT]!;
+    let droppedCount = 0;
+    while (droppedCount < n && cells[off + droppedCount * stride]! < lo) droppedCount++;
+    row[r + ROW_LO] = lo;
+    if (droppedCount === 0) return NaN;
     const acc = this.acc;
     const temp = dropScratch;
     acc.init(temp, 0);
     let tempValue: AttrValue = null;
-    const droppedCount = cut / stride;
     // values[k]: the visible value once the first k buckets have left (k = 0 is the current value).
     const values = dropValues;
     values.length = droppedCount + 1;
     const picks = this.picks;
     const vals = picks ? this.vals[slot]! : null;
     const valueOf = (): TagValue => (picks ? (acc.isEmpty(temp, 0) ? null : tempValue) : acc.result(temp, 0));
-    const ro = slot * this.width;
-    let k = b.length / stride;
+    const ro = r + ROW_RUN;
+    let k = n;
     if (k === droppedCount) values[k] = valueOf();
-    for (let o = b.length - stride; o >= 0; o -= stride) {
+    for (let o = off + (n - 1) * stride; o >= off; o -= stride) {
       k--;
-      if (acc.merge(temp, 0, b, o + 1) && vals !== null) tempValue = vals[k] ?? null;
+      if (acc.merge(temp, 0, cells, o + 1) && vals !== null) tempValue = vals[k] ?? null;
       if (k === droppedCount) {
         // The new view: everything at or above the cut.
-        for (let c = 0; c < this.width; c++) this.run[ro + c] = temp[c]!;
+        for (let c = 0; c < this.width; c++) row[ro + c] = temp[c]!;
         if (picks) this.runValue[slot] = tempValue;
       }
       if (k <= droppedCount) values[k] = valueOf();
@@ -439,41 +535,47 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     let changedAt = NaN;
     for (let i = droppedCount; i >= 1; i--) {
       if (values[i] !== values[i - 1]) {
-        changedAt = b[(i - 1) * stride]! + this.geo.sizeMs;
+        changedAt = cells[off + (i - 1) * stride]! + this.geo.sizeMs;
         break;
       }
     }
-    if (droppedCount * stride === b.length) {
-      acc.init(this.run, ro);
+    if (droppedCount === n) {
+      acc.init(row, ro);
       if (picks) this.runValue[slot] = null;
     }
-    b.splice(0, cut);
+    this.cut(r, droppedCount);
     if (vals !== null) vals.splice(0, droppedCount);
     return changedAt;
   }
 
   nextChange(slot: number): number {
-    const b = this.buckets[slot];
-    if (b === undefined || b.length === 0) return Infinity;
-    return b[0]! + this.geo.sizeMs;
+    const r = slot * this.rowWidth;
+    return this.row[r + ROW_COUNT]! > 0 ? this.row[r + ROW_FIRST]! + this.geo.sizeMs : Infinity;
   }
 
   clear(slot: number): void {
-    this.buckets[slot] = undefined;
+    const r = slot * this.rowWidth;
+    const row = this.row;
+    const capacity = row[r + ROW_CAPACITY]!;
+    if (capacity > 0) this.release(row[r + ROW_OFFSET]!, capacity);
+    row[r + ROW_COUNT] = 0;
+    row[r + ROW_CAPACITY] = 0;
     if (this.picks) {
       this.vals[slot] = undefined;
       this.runValue[slot] = null;
     }
-    this.at[slot] = NaN;
+    row[r + ROW_AT] = NaN;
   }
 
   write(slot: number, w: BinaryWriter): void {
-    const b = this.buckets[slot]!;
-    w.f64(this.at[slot]!);
-    w.f64(this.lo[slot]!);
-    w.u32(b.length);
-    w.f64s(b, 0, b.length);
-    w.f64s(this.run, slot * this.width, this.width);
+    const r = slot * this.rowWidth;
+    const row = this.row;
+    const n = row[r + ROW_COUNT]! * this.stride;
+    w.f64(row[r + ROW_AT]!);
+    w.f64(row[r + ROW_LO]!);
+    w.u32(n);
+    w.f64s(this.cells, row[r + ROW_OFFSET]!, n);
+    w.f64s(row, r + ROW_RUN, this.width);
     if (this.picks) {
       w.value(this.runValue[slot] ?? null);
       const v = this.vals[slot]!;
@@ -481,18 +583,27 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     }
   }
 
-  read(slot: number, r: BinaryReader): void {
-    this.at[slot] = r.f64();
-    this.lo[slot] = r.f64();
-    const n = r.u32();
-    const b = new Array<number>(n);
-    r.f64s(b, 0, n);
-    this.buckets[slot] = b;
-    r.f64s(this.run, slot * this.width, this.width);
+  read(slot: number, rd: BinaryReader): void {
+    if (this.has(slot)) this.clear(slot);
+    const r = slot * this.rowWidth;
+    this.row[r + ROW_AT] = rd.f64();
+    this.row[r + ROW_LO] = rd.f64();
+    const n = rd.u32();
+    const buckets = n / this.stride;
+    let capacity = FIRST_SEGMENT_BUCKETS;
+    while (capacity < buckets) capacity *= 2;
+    const offset = this.allocate(capacity);
+    const row = this.row;
+    row[r + ROW_OFFSET] = offset;
+    row[r + ROW_CAPACITY] = capacity;
+    row[r + ROW_COUNT] = buckets;
+    rd.f64s(this.cells, offset, n);
+    if (buckets > 0) row[r + ROW_FIRST] = this.cells[offset]!;
+    rd.f64s(row, r + ROW_RUN, this.width);
     if (this.picks) {
-      this.runValue[slot] = r.value();
+      this.runValue[slot] = rd.value();
       const v: AttrValue[] = [];
-      for (let i = 0; i < n / this.stride; i++) v.push(r.value());
+      for (let i = 0; i < buckets; i++) v.push(rd.value());
       this.vals[slot] = v;
     }
   }
