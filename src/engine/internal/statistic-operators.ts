@@ -131,13 +131,29 @@ abstract class BaseOperator {
   }
 }
 
-/** count/sum/avg/min/max/first/last/latest since the tag went online. */
+/**
+ * `rows` grown to `capacity` rows of `width` numbers, the new ones without
+ * state: NaN at `atOffset` (an operator's time of last change).
+ */
+function growRows(rows: Float64Array<ArrayBuffer>, capacity: number, width: number, atOffset: number): Float64Array<ArrayBuffer> {
+  if (rows.length >= capacity * width) return rows;
+  const next = new Float64Array(capacity * width);
+  next.set(rows);
+  for (let o = rows.length + atOffset; o < next.length; o += width) next[o] = NaN;
+  return next;
+}
+
+/**
+ * count/sum/avg/min/max/first/last/latest since the tag went online. A row
+ * per slot holds the time of the last change and the accumulator after it.
+ */
 class LifetimeAggregate extends BaseOperator implements StatisticOperator {
   readonly windowed = false;
   readonly defaultValue: TagValue | undefined;
   private readonly acc: Accumulator;
+  private readonly rowWidth: number;
   private readonly width: number;
-  private cells: Float64Array<ArrayBuffer>;
+  private row: Float64Array<ArrayBuffer>;
   /** Picked values, for first/last/latest of a field. */
   private readonly picked: AttrValue[] | null;
 
@@ -145,7 +161,10 @@ class LifetimeAggregate extends BaseOperator implements StatisticOperator {
     super(spec, capacity);
     this.acc = accumulatorFor(spec.aggregate as Exclude<typeof spec.aggregate, 'distinct'>);
     this.width = this.acc.width;
-    this.cells = new Float64Array(capacity * this.width);
+    this.rowWidth = 1 + this.width;
+    this.row = growRows(new Float64Array(0), capacity, this.rowWidth, 0);
+    this.at = this.row;
+    this.atStride = this.rowWidth;
     this.picked = this.acc.picksEvent && spec.field !== null ? [] : null;
     this.defaultValue = this.acc.additive ? 0 : undefined;
   }
@@ -153,25 +172,21 @@ class LifetimeAggregate extends BaseOperator implements StatisticOperator {
   value(slot: number): TagValue | undefined {
     if (!this.has(slot)) return undefined;
     if (this.picked !== null) return this.picked[slot] ?? null;
-    return this.acc.result(this.cells, slot * this.width);
+    return this.acc.result(this.row, slot * this.rowWidth + 1);
   }
 
   apply(slot: number, event: Event, _now: number): boolean {
     const raw = this.input(event);
     if (raw === undefined) return false;
-    const cells = this.cells;
-    const o = slot * this.width;
+    const row = this.row;
+    const r = slot * this.rowWidth;
     const fresh = !this.has(slot);
-    if (fresh) this.acc.init(cells, o);
+    if (fresh) this.acc.init(row, r + 1);
     const before = fresh ? undefined : this.value(slot);
-    const took = this.acc.add(cells, o, this.numeric ? (raw as number) : 1, event.time);
+    const took = this.acc.add(row, r + 1, this.numeric ? (raw as number) : 1, event.time);
     if (took && this.picked !== null) this.picked[slot] = raw;
-    if (fresh) {
-      this.at[slot] = event.time;
-      return true;
-    }
-    if (this.value(slot) !== before) {
-      this.at[slot] = event.time;
+    if (fresh || this.value(slot) !== before) {
+      row[r] = event.time;
       return true;
     }
     return false;
@@ -186,29 +201,27 @@ class LifetimeAggregate extends BaseOperator implements StatisticOperator {
   }
 
   clear(slot: number): void {
-    this.at[slot] = NaN;
+    this.row[slot * this.rowWidth] = NaN;
     if (this.picked !== null) this.picked[slot] = null;
   }
 
   write(slot: number, w: BinaryWriter): void {
-    w.f64(this.at[slot]!);
-    w.f64s(this.cells, slot * this.width, this.width);
+    const r = slot * this.rowWidth;
+    w.f64(this.row[r]!);
+    w.f64s(this.row, r + 1, this.width);
     if (this.picked !== null) w.value(this.picked[slot] ?? null);
   }
 
-  read(slot: number, r: BinaryReader): void {
-    this.at[slot] = r.f64();
-    r.f64s(this.cells, slot * this.width, this.width);
-    if (this.picked !== null) this.picked[slot] = r.value();
+  read(slot: number, rd: BinaryReader): void {
+    const r = slot * this.rowWidth;
+    this.row[r] = rd.f64();
+    rd.f64s(this.row, r + 1, this.width);
+    if (this.picked !== null) this.picked[slot] = rd.value();
   }
 
   override grow(capacity: number): void {
-    super.grow(capacity);
-    if (this.cells.length < capacity * this.width) {
-      const next = new Float64Array(capacity * this.width);
-      next.set(this.cells);
-      this.cells = next;
-    }
+    this.row = growRows(this.row, capacity, this.rowWidth, 0);
+    this.at = this.row;
   }
 }
 
@@ -295,24 +308,15 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     this.picks = this.acc.picksEvent && spec.field !== null;
     this.counts = spec.aggregate === 'count';
     this.defaultValue = this.acc.additive ? 0 : undefined;
-    this.row = WindowedAggregate.rows(new Float64Array(0), capacity, this.rowWidth);
+    this.row = growRows(new Float64Array(0), capacity, this.rowWidth, ROW_AT);
     this.at = this.row;
     this.atStride = this.rowWidth;
     this.atOffset = ROW_AT;
     this.cells = new Float64Array(Math.max(1024, capacity * this.stride * FIRST_SEGMENT_BUCKETS));
   }
 
-  /** `rows` grown to `capacity` rows of `width`, the new ones without state (`at` NaN). */
-  private static rows(rows: Float64Array<ArrayBuffer>, capacity: number, width: number): Float64Array<ArrayBuffer> {
-    if (rows.length >= capacity * width) return rows;
-    const next = new Float64Array(capacity * width);
-    next.set(rows);
-    for (let o = rows.length + ROW_AT; o < next.length; o += width) next[o] = NaN;
-    return next;
-  }
-
   override grow(capacity: number): void {
-    this.row = WindowedAggregate.rows(this.row, capacity, this.rowWidth);
+    this.row = growRows(this.row, capacity, this.rowWidth, ROW_AT);
     this.at = this.row;
   }
 
