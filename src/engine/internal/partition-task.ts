@@ -66,7 +66,8 @@ interface Wiring {
   /** Rule operators in dependency order. */
   rules: RuleOperator[];
   /** Statistic operators by event type, with each one's index in `windowed` (-1 when not windowed). */
-  routes: Map<string, { ops: StatisticOperator[]; windows: number[] }>;
+  /** By event type: the statistics it feeds, each one's index in `windowed` (-1: none) and the rules that read it. */
+  routes: Map<string, { ops: StatisticOperator[]; windows: number[]; dependents: Array<number[] | undefined> }>;
   /** For each statistic operator (by index in `stats`), the rule indices that read it. */
   statDependents: Map<StatisticOperator, number[]>;
   /** For each rule index, the rule indices that read it. */
@@ -347,7 +348,7 @@ export class PartitionTask implements RuleHost {
     const home = !this.rekeyed || partitionOf(event.key, this.partitionCount) === this.partition;
     const route = home ? this.wiring.routes.get(event.type) : undefined;
     if (route !== undefined) {
-      const { ops, windows } = route;
+      const { ops, windows, dependents } = route;
       const width = this.wiring.windowed.length;
       let slot = this.slots.get(event.key);
       const fresh = slot === undefined;
@@ -375,13 +376,14 @@ export class PartitionTask implements RuleHost {
         const changedOp = op.apply(slot, event, now);
         const w = windows[i]!;
         // An event can move a window's next change either way (a bucket before the first, buckets dropped).
-        if (w >= 0) this.windowNext[slot * width + w] = op.nextChange(slot);
+        const next = w >= 0 ? op.nextChange(slot) : Infinity;
+        if (w >= 0) this.windowNext[slot * width + w] = next;
         if (changedOp) {
           changed = true;
           counters.tagChanges++;
-          const deps = this.wiring.statDependents.get(op);
+          const deps = dependents[i];
           if (deps !== undefined) for (let d = 0; d < deps.length; d++) this.ruleMark[deps[d]!] = 1;
-          if (w >= 0) this.scheduleView(slot, op.nextChange(slot));
+          if (w >= 0) this.scheduleView(slot, next);
         }
       }
       if (slot !== undefined && fresh && !changed) {
@@ -1177,7 +1179,7 @@ function wire(stats: StatisticOperator[], rules: RuleOperator[]): Wiring {
     w.byStateId.set(op.spec.stateId, op);
     for (const type of op.spec.eventTypes) {
       let route = w.routes.get(type);
-      if (route === undefined) w.routes.set(type, (route = { ops: [], windows: [] }));
+      if (route === undefined) w.routes.set(type, (route = { ops: [], windows: [], dependents: [] }));
       route.ops.push(op);
       route.windows.push(w.windowed.indexOf(op));
     }
@@ -1212,6 +1214,7 @@ function wire(stats: StatisticOperator[], rules: RuleOperator[]): Wiring {
       }
     }
   });
+  for (const route of w.routes.values()) route.dependents = route.ops.map((op) => w.statDependents.get(op));
   return w;
 }
 
