@@ -57,6 +57,34 @@ const snapshotWriter = new BinaryWriter();
 const SNAPSHOT_FORMAT = 3;
 
 const NO_TIMER = Infinity;
+// Fields of an entity row (PartitionTask.entity).
+const E_LAST = 0;
+const E_VIEW = 1;
+const E_TTL = 2;
+const E_WINDOWS = 3;
+
+/**
+ * Entity rows of `width` numbers for `capacity` entities: those of `rows`
+ * (`oldWidth` wide) with their last time and timers kept, windows' next
+ * changes unknown (NO_TIMER) and new rows without state.
+ */
+function entityRows(rows: Float64Array<ArrayBuffer>, oldWidth: number, capacity: number, width: number): Float64Array<ArrayBuffer> {
+  const next = new Float64Array(capacity * width).fill(NO_TIMER);
+  const kept = oldWidth === 0 ? 0 : rows.length / oldWidth;
+  for (let slot = 0; slot < capacity; slot++) {
+    const o = slot * width;
+    if (slot < kept) {
+      const from = slot * oldWidth;
+      next[o + E_LAST] = rows[from + E_LAST]!;
+      next[o + E_VIEW] = rows[from + E_VIEW]!;
+      next[o + E_TTL] = rows[from + E_TTL]!;
+      if (oldWidth === width) for (let k = E_WINDOWS; k < width; k++) next[o + k] = rows[from + k]!;
+    } else {
+      next[o + E_LAST] = -Infinity;
+    }
+  }
+  return next;
+}
 const INITIAL_CAPACITY = 256;
 
 /** Tag operators of a definition set, wired for one partition. */
@@ -106,7 +134,6 @@ export class PartitionTask implements RuleHost {
   private keys: string[] = [];
   private free: number[] = [];
   private capacity = INITIAL_CAPACITY;
-  private lastTime = new Float64Array(INITIAL_CAPACITY);
   private attrs: Array<Record<string, AttrValue> | undefined> = [];
   private attrTimes: Array<Record<string, number> | undefined> = [];
 
@@ -114,18 +141,21 @@ export class PartitionTask implements RuleHost {
   private ruleMark = new Uint8Array(0);
 
   private viewTimers = new TimerQueue();
-  private viewTimerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
   /**
-   * Per entity, a row holding for each windowed operator (by index in
-   * `wiring.windowed`) a lower bound of its next change: a slide reads this
-   * row and touches only the windows due. Reading every window's own state at
-   * each slide, to find the one or two due, was most of a slide's cost (the
-   * states of one entity are far apart in memory). Exact after an event or a
-   * slide; lower after a window is cleared, which only costs a look.
+   * A row per entity (`entityWidth` numbers at `slot * entityWidth`): its last
+   * event or attribute time (`E_LAST`), when its view timer and its TTL timer
+   * are due (`E_VIEW`, `E_TTL`), then from `E_WINDOWS` for each windowed
+   * operator (by index in `wiring.windowed`) a lower bound of its next change:
+   * a slide reads this row and touches only the windows due. Reading every
+   * window's own state at each slide, to find the one or two due, was most of
+   * a slide's cost (the states of one entity are far apart in memory). Exact
+   * after an event or a slide; lower after a window is cleared, which only
+   * costs a look. One row rather than a column each: an event or a slide
+   * reads them all, and they then share a cache line or two.
    */
-  private windowNext = new Float64Array(0);
+  private entity = entityRows(new Float64Array(0), 0, INITIAL_CAPACITY, E_WINDOWS);
+  private entityWidth = E_WINDOWS;
   private ttlTimers = new TimerQueue();
-  private ttlTimerAt = new Float64Array(INITIAL_CAPACITY).fill(NO_TIMER);
   private eventTimers = new TimerQueue();
   private processingTimers = new TimerQueue();
   private timerOwners: TimerOwner[] = [];
@@ -212,7 +242,9 @@ export class PartitionTask implements RuleHost {
       if (!stats.includes(op as StatisticOperator) && !rulesUnordered.includes(op as RuleOperator)) this.dropOperatorState(op);
     }
     this.wiring = wire(stats, orderRules(rulesUnordered));
-    this.windowNext = new Float64Array(this.capacity * this.wiring.windowed.length).fill(NO_TIMER);
+    const width = E_WINDOWS + this.wiring.windowed.length;
+    this.entity = entityRows(this.entity, this.entityWidth, this.capacity, width);
+    this.entityWidth = width;
     for (const slot of this.slots.values()) this.resetWindowRow(slot);
     this.ruleMark = new Uint8Array(this.wiring.rules.length);
     this.revision = set.revision;
@@ -349,7 +381,7 @@ export class PartitionTask implements RuleHost {
     const route = home ? this.wiring.routes.get(event.type) : undefined;
     if (route !== undefined) {
       const { ops, windows, dependents } = route;
-      const width = this.wiring.windowed.length;
+      const width = this.entityWidth;
       let slot = this.slots.get(event.key);
       const fresh = slot === undefined;
       if (slot !== undefined) this.touchEntity(slot);
@@ -377,7 +409,7 @@ export class PartitionTask implements RuleHost {
         const w = windows[i]!;
         // An event can move a window's next change either way (a bucket before the first, buckets dropped).
         const next = w >= 0 ? op.nextChange(slot) : Infinity;
-        if (w >= 0) this.windowNext[slot * width + w] = next;
+        if (w >= 0) this.entity[slot * width + E_WINDOWS + w] = next;
         if (changedOp) {
           changed = true;
           counters.tagChanges++;
@@ -389,8 +421,9 @@ export class PartitionTask implements RuleHost {
       if (slot !== undefined && fresh && !changed) {
         this.release(slot); // no operator took the event: the entity still has no state
       } else if (slot !== undefined) {
-        if (t > this.lastTime[slot]!) {
-          this.lastTime[slot] = t; // the state TTL counts from it, so it is checkpointed too
+        const e = slot * width;
+        if (t > this.entity[e + E_LAST]!) {
+          this.entity[e + E_LAST] = t; // the state TTL counts from it, so it is checkpointed too
           applied = true;
         }
         this.armTtl(slot);
@@ -449,8 +482,8 @@ export class PartitionTask implements RuleHost {
       this.release(slot); // only removals of attributes it never had
       return;
     }
-    if (record.time > this.lastTime[slot]!) {
-      this.lastTime[slot] = record.time;
+    if (record.time > this.entity[slot * this.entityWidth + E_LAST]!) {
+      this.entity[slot * this.entityWidth + E_LAST] = record.time;
       if (!changed) this.markCheckpointDirty(slot);
     }
     this.armTtl(slot);
@@ -504,8 +537,10 @@ export class PartitionTask implements RuleHost {
   }
 
   private readonly onViewTimer = (time: number, slot: number): void => {
-    if (this.viewTimerAt[slot] !== time) return; // stale: rescheduled or entity removed
-    this.viewTimerAt[slot] = NO_TIMER;
+    const entity = this.entity;
+    const e = slot * this.entityWidth;
+    if (entity[e + E_VIEW] !== time) return; // stale: rescheduled or entity removed
+    entity[e + E_VIEW] = NO_TIMER;
     this.touchEntity(slot);
     this.counters.timersFired++;
     // Move the windows to the timer's time, the next bucket expiry, not to the stream
@@ -514,8 +549,8 @@ export class PartitionTask implements RuleHost {
     const now = time;
     const windowed = this.wiring.windowed;
     const width = windowed.length;
-    const row = slot * width;
-    const windowNext = this.windowNext;
+    const row = e + E_WINDOWS;
+    const windowNext = entity;
     let changed = false;
     let emptied = false;
     let next = NO_TIMER;
@@ -565,10 +600,11 @@ export class PartitionTask implements RuleHost {
   }
 
   private readonly onTtlTimer = (time: number, slot: number): void => {
-    if (this.ttlTimerAt[slot] !== time) return;
-    this.ttlTimerAt[slot] = NO_TIMER;
+    const e = slot * this.entityWidth;
+    if (this.entity[e + E_TTL] !== time) return;
+    this.entity[e + E_TTL] = NO_TIMER;
     this.counters.timersFired++;
-    const expiry = this.lastTime[slot]! + this.time.stateTtlMs;
+    const expiry = this.entity[e + E_LAST]! + this.time.stateTtlMs;
     if (expiry <= this.watermark) this.removeEntity(slot);
     else this.scheduleTtl(slot, expiry);
   };
@@ -591,16 +627,17 @@ export class PartitionTask implements RuleHost {
     if (this.processingTimers.peekTime() <= this.processingTime) this.fireOwnerTimers(this.processingTimers, this.processingTime, 'processing');
   }
 
-  /** Sets an entity's row of next window changes ({@link windowNext}) from its windows' state. */
+  /** Sets an entity's next window changes (in its {@link entity} row) from its windows' state. */
   private resetWindowRow(slot: number): void {
     const windowed = this.wiring.windowed;
-    const row = slot * windowed.length;
-    for (let i = 0; i < windowed.length; i++) this.windowNext[row + i] = windowed[i]!.nextChange(slot);
+    const row = slot * this.entityWidth + E_WINDOWS;
+    for (let i = 0; i < windowed.length; i++) this.entity[row + i] = windowed[i]!.nextChange(slot);
   }
 
   private scheduleView(slot: number, time: number): void {
-    if (time < this.viewTimerAt[slot]!) {
-      this.viewTimerAt[slot] = time;
+    const at = slot * this.entityWidth + E_VIEW;
+    if (time < this.entity[at]!) {
+      this.entity[at] = time;
       this.viewTimers.push(time, slot, 0);
     }
   }
@@ -613,11 +650,12 @@ export class PartitionTask implements RuleHost {
    * fires at the same record as the one of an uninterrupted run.
    */
   private armTtl(slot: number): void {
-    if (this.time.stateTtlMs > 0 && this.ttlTimerAt[slot] === NO_TIMER) this.scheduleTtl(slot, this.lastTime[slot]! + this.time.stateTtlMs);
+    const e = slot * this.entityWidth;
+    if (this.time.stateTtlMs > 0 && this.entity[e + E_TTL] === NO_TIMER) this.scheduleTtl(slot, this.entity[e + E_LAST]! + this.time.stateTtlMs);
   }
 
   private scheduleTtl(slot: number, time: number): void {
-    this.ttlTimerAt[slot] = time;
+    this.entity[slot * this.entityWidth + E_TTL] = time;
     this.ttlTimers.push(time, slot, 0);
   }
 
@@ -643,7 +681,7 @@ export class PartitionTask implements RuleHost {
       this.keys[slot] = key;
     }
     this.slots.set(key, slot);
-    this.lastTime[slot] = -Infinity;
+    this.entity[slot * this.entityWidth + E_LAST] = -Infinity;
     this.checkpointDeleted.delete(key);
     return slot;
   }
@@ -653,7 +691,7 @@ export class PartitionTask implements RuleHost {
     const key = this.keys[slot]!;
     this.slots.delete(key);
     this.keys[slot] = '';
-    this.lastTime[slot] = -Infinity;
+    this.entity[slot * this.entityWidth + E_LAST] = -Infinity;
     this.attrs[slot] = undefined;
     this.attrTimes[slot] = undefined;
     this.checkpointDirty[slot] = 0;
@@ -663,10 +701,7 @@ export class PartitionTask implements RuleHost {
 
   private grow(capacity: number): void {
     this.capacity = capacity;
-    this.lastTime = growFloat(this.lastTime, capacity, -Infinity);
-    this.viewTimerAt = growFloat(this.viewTimerAt, capacity, NO_TIMER);
-    this.windowNext = growFloat(this.windowNext, capacity * this.wiring.windowed.length, NO_TIMER);
-    this.ttlTimerAt = growFloat(this.ttlTimerAt, capacity, NO_TIMER);
+    this.entity = entityRows(this.entity, this.entityWidth, capacity, this.entityWidth);
     this.checkpointDirty = growBytes(this.checkpointDirty, capacity);
     this.checkpointOwed = growBytes(this.checkpointOwed, capacity);
     this.profileDirty = growBytes(this.profileDirty, capacity);
@@ -691,8 +726,8 @@ export class PartitionTask implements RuleHost {
     this.attrs[slot] = undefined;
     this.attrTimes[slot] = undefined;
     this.ruleTags[slot] = undefined;
-    this.viewTimerAt[slot] = NO_TIMER;
-    this.ttlTimerAt[slot] = NO_TIMER;
+    this.entity[slot * this.entityWidth + E_VIEW] = NO_TIMER;
+    this.entity[slot * this.entityWidth + E_TTL] = NO_TIMER;
     this.slots.delete(key);
     this.keys[slot] = '';
     this.free.push(slot);
@@ -893,7 +928,8 @@ export class PartitionTask implements RuleHost {
     const old = set[tagId];
     if (old !== undefined && old[0] === value && old[2] === version) return;
     set[tagId] = [value, time, version];
-    if (time > this.lastTime[slot]!) this.lastTime[slot] = time;
+    const e = slot * this.entityWidth + E_LAST;
+    if (time > this.entity[e]!) this.entity[e] = time;
     this.armTtl(slot);
     this.markDirty(slot);
   }
@@ -1006,7 +1042,7 @@ export class PartitionTask implements RuleHost {
   private encodeEntity(slot: number): EntitySnapshot {
     const w = snapshotWriter.reset();
     w.u8(SNAPSHOT_FORMAT);
-    w.f64(this.lastTime[slot]!);
+    w.f64(this.entity[slot * this.entityWidth + E_LAST]!);
     const values = this.attrs[slot];
     const times = this.attrTimes[slot];
     const countAt = w.pos;
@@ -1087,7 +1123,7 @@ export class PartitionTask implements RuleHost {
     if (r.u8() !== SNAPSHOT_FORMAT) throw new StoreError('PRT_STORE_CORRUPT', `checkpoint of entity ${JSON.stringify(key)} in partition ${this.partition} has an unknown format`, { key });
     const slot = this.allocate(key);
     const lastTime = r.f64();
-    this.lastTime[slot] = lastTime;
+    this.entity[slot * this.entityWidth + E_LAST] = lastTime;
     let n = r.u32();
     if (n > 0) {
       const attrs: Record<string, AttrValue> = {};
@@ -1127,7 +1163,7 @@ export class PartitionTask implements RuleHost {
     }
     if (next !== NO_TIMER) this.scheduleView(slot, next);
     if (this.time.stateTtlMs > 0) {
-      this.ttlTimerAt[slot] = NO_TIMER;
+      this.entity[slot * this.entityWidth + E_TTL] = NO_TIMER;
       this.scheduleTtl(slot, lastTime + this.time.stateTtlMs);
     }
     this.checkpointDeleted.delete(key);
