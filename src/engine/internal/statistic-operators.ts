@@ -261,6 +261,8 @@ const ROW_FIRST = 5; // start of the first bucket, when there is one
 const ROW_RUN = 6;
 /** Buckets of a slot's first arena segment; segments double when full. */
 const FIRST_SEGMENT_BUCKETS = 2;
+/** An arena is compacted when more than half of it, and at least this many numbers, is free. */
+const COMPACT_MIN_FREE = 1 << 16;
 
 /**
  * count/sum/avg/min/max/first/last/latest over a sliding or tumbling window.
@@ -294,7 +296,9 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
   /** Arena numbers handed out so far. */
   private top = 0;
   /** Free segments by size class (`FIRST_SEGMENT_BUCKETS << class` buckets): their offsets. */
-  private readonly free: number[][] = [];
+  private free: number[][] = [];
+  /** Numbers in free segments. */
+  private freeNumbers = 0;
   private vals: Array<AttrValue[] | undefined> = [];
   private runValue: AttrValue[] = [];
 
@@ -335,8 +339,11 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
   /** Offset of a free segment of `buckets` buckets (a power of two times {@link FIRST_SEGMENT_BUCKETS}). */
   private allocate(buckets: number): number {
     const list = this.free[Math.log2(buckets / FIRST_SEGMENT_BUCKETS)];
-    if (list !== undefined && list.length > 0) return list.pop()!;
     const size = buckets * this.stride;
+    if (list !== undefined && list.length > 0) {
+      this.freeNumbers -= size;
+      return list.pop()!;
+    }
     const offset = this.top;
     if (offset + size > this.cells.length) {
       const cells = new Float64Array(Math.max(this.cells.length * 2, offset + size));
@@ -350,6 +357,39 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
   private release(offset: number, buckets: number): void {
     const c = Math.log2(buckets / FIRST_SEGMENT_BUCKETS);
     (this.free[c] ??= []).push(offset);
+    this.freeNumbers += buckets * this.stride;
+  }
+
+  /**
+   * Moves every slot's segment to the front of a new arena sized to them, when
+   * more than half of this one is free: after many entities with many buckets
+   * expire, the arena shrinks back instead of keeping its largest size.
+   */
+  private compactIfSparse(): void {
+    if (this.freeNumbers < COMPACT_MIN_FREE || this.freeNumbers * 2 < this.top) return;
+    const old = this.cells;
+    const row = this.row;
+    const width = this.rowWidth;
+    const stride = this.stride;
+    const cells = new Float64Array(Math.max(1024, Math.ceil((this.top - this.freeNumbers) * 1.25)));
+    let top = 0;
+    for (let r = 0; r < row.length; r += width) {
+      const capacity = row[r + ROW_CAPACITY]!;
+      if (capacity === 0) continue;
+      const from = row[r + ROW_OFFSET]!;
+      cells.set(old.subarray(from, from + row[r + ROW_COUNT]! * stride), top);
+      row[r + ROW_OFFSET] = top;
+      top += capacity * stride;
+    }
+    this.cells = cells;
+    this.top = top;
+    this.free = [];
+    this.freeNumbers = 0;
+  }
+
+  /** Numbers the bucket arena holds (used and free), for tests. */
+  arenaSize(): number {
+    return this.cells.length;
   }
 
   /** Makes room for one more bucket in the slot's segment (moving it to one twice as large when full). */
@@ -561,9 +601,12 @@ class WindowedAggregate extends BaseOperator implements StatisticOperator {
     const r = slot * this.rowWidth;
     const row = this.row;
     const capacity = row[r + ROW_CAPACITY]!;
-    if (capacity > 0) this.release(row[r + ROW_OFFSET]!, capacity);
     row[r + ROW_COUNT] = 0;
     row[r + ROW_CAPACITY] = 0;
+    if (capacity > 0) {
+      this.release(row[r + ROW_OFFSET]!, capacity);
+      this.compactIfSparse();
+    }
     if (this.picks) {
       this.vals[slot] = undefined;
       this.runValue[slot] = null;
