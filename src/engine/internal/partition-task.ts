@@ -93,7 +93,6 @@ interface Wiring {
   windowed: StatisticOperator[];
   /** Rule operators in dependency order. */
   rules: RuleOperator[];
-  /** Statistic operators by event type, with each one's index in `windowed` (-1 when not windowed). */
   /** By event type: the statistics it feeds, each one's index in `windowed` (-1: none) and the rules that read it. */
   routes: Map<string, { ops: StatisticOperator[]; windows: number[]; dependents: Array<number[] | undefined> }>;
   /** For each statistic operator (by index in `stats`), the rule indices that read it. */
