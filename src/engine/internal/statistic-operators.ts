@@ -55,14 +55,6 @@ function isNumeric(spec: StatisticTagSpec): boolean {
   return spec.aggregate === 'sum' || spec.aggregate === 'avg' || spec.aggregate === 'min' || spec.aggregate === 'max';
 }
 
-function growFloat(column: Float64Array<ArrayBuffer>, capacity: number, fill: number): Float64Array<ArrayBuffer> {
-  if (column.length >= capacity) return column;
-  const next = new Float64Array(capacity);
-  next.set(column);
-  next.fill(fill, column.length);
-  return next;
-}
-
 const scratch = new BinaryWriter(4096);
 
 abstract class BaseOperator {
@@ -92,7 +84,7 @@ abstract class BaseOperator {
   protected readonly numeric: boolean;
 
   constructor(readonly spec: StatisticTagSpec, capacity: number) {
-    this.at = new Float64Array(capacity).fill(NaN);
+    this.at = growRows(new Float64Array(0), capacity, 1, 0);
     this.field = spec.field;
     this.numeric = isNumeric(spec);
   }
@@ -111,7 +103,7 @@ abstract class BaseOperator {
   }
 
   grow(capacity: number): void {
-    this.at = growFloat(this.at, capacity, NaN);
+    this.at = growRows(this.at, capacity, 1, 0);
   }
 
   /**
