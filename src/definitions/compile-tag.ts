@@ -23,9 +23,11 @@ export function compileTag(doc: TagDocument, version: number): CompiledTag {
   if (doc.kind === 'statistic') {
     const window = compileWindow(doc.window);
     let filter: ((event: Event) => boolean) | null = null;
+    let attrInputs: ReadonlyArray<string> | '*' = doc.field === undefined ? [] : [doc.field];
     if (doc.filter !== undefined) {
       const expr = compileExpression(doc.filter, 'event', '/filter', doc.id);
       filter = (event: Event) => expr.evaluate({ attrs: event.attrs, eventType: event.type, time: event.time, key: event.key }) === true;
+      attrInputs = expr.dynamic.includes('attrs') ? '*' : [...new Set([...attrInputs, ...(expr.references.attrs ?? [])])];
     }
     const computation = {
       eventTypes: [...doc.eventTypes].sort(),
@@ -43,6 +45,7 @@ export function compileTag(doc: TagDocument, version: number): CompiledTag {
       eventTypes: Object.freeze([...doc.eventTypes]),
       filter,
       field: doc.field ?? null,
+      attrInputs: attrInputs === '*' ? attrInputs : Object.freeze(attrInputs),
       aggregate: doc.aggregate,
       window,
       maxDistinct: computation.maxDistinct,

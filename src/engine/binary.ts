@@ -279,6 +279,20 @@ export class BinaryReader {
     return Buffer.from(b.buffer, b.byteOffset + start, len).toString('utf8');
   }
 
+  /** Moves past a string written by {@link BinaryWriter.str16} without reading it. */
+  skipStr16(): void {
+    const b = this.bytes;
+    const n = b[this.pos]! | (b[this.pos + 1]! << 8);
+    this.pos += n !== 0xffff ? 2 + n : 6 + readU32(b, this.pos + 2);
+  }
+
+  /** Moves past a value written by {@link BinaryWriter.value16} without reading it. */
+  skipValue16(): void {
+    const tag = this.bytes[this.pos++];
+    if (tag === T_STRING) this.skipStr16();
+    else if (tag === T_NUMBER) this.pos += 8;
+  }
+
   /** A value written by {@link BinaryWriter.value16}. */
   value16(): AttrValue {
     if (this.bytes[this.pos] !== T_STRING) return this.value();

@@ -38,6 +38,11 @@ export interface StatisticTagSpec extends TagSpecBase {
   readonly filter: ((event: Event) => boolean) | null;
   /** Attribute aggregated; null for `count` of events and for `first`/`last` event time. */
   readonly field: string | null;
+  /**
+   * Event attributes the tag reads (its field and those its filter names);
+   * `'*'` or absent when it may read any.
+   */
+  readonly attrInputs?: ReadonlyArray<string> | '*';
   readonly aggregate: AggregateFn;
   readonly window: WindowSpec;
   /** Upper bound of distinct values kept per entity for `distinct`. */
@@ -198,3 +203,33 @@ export interface DefinitionSetResolver {
 
 /** The empty set at revision 0: no tags. */
 export const emptyDefinitionSet: DefinitionSet = Object.freeze({ revision: 0, tags: Object.freeze([]), rules: Object.freeze([]) });
+
+/**
+ * The event attributes the definitions of a set read, by event type: the
+ * union of the statistic tags' {@link StatisticTagSpec.attrInputs}; every
+ * attribute (`undefined`) for a type a rule reads (rules keep events in
+ * partial matches and decisions), a tag reads without saying which, or a
+ * control record. An event type nothing reads needs none.
+ */
+export function attributesRead(set: DefinitionSet): (type: string) => ReadonlySet<string> | undefined {
+  const sets = new Map<string, Set<string> | undefined>();
+  const readsAll = (type: string): void => void sets.set(type, undefined);
+  for (const rule of set.rules ?? []) for (const type of rule.eventTypes) readsAll(type);
+  for (const tag of set.tags) {
+    if (tag.kind !== 'statistic') continue;
+    const inputs = tag.attrInputs;
+    for (const type of tag.eventTypes) {
+      if (sets.has(type) && sets.get(type) === undefined) continue;
+      if (inputs === undefined || inputs === '*') {
+        readsAll(type);
+        continue;
+      }
+      let names = sets.get(type);
+      if (names === undefined) sets.set(type, (names = new Set()));
+      for (const name of inputs) names.add(name);
+    }
+  }
+  const none: ReadonlySet<string> = new Set();
+  // Control records ('$…') keep everything.
+  return (type) => (type.charCodeAt(0) === 36 ? undefined : sets.has(type) ? sets.get(type) : none);
+}

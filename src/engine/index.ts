@@ -20,7 +20,7 @@ export type {
   DecisionSink,
 } from './ports.js';
 export { ruleKeyOf, ruleKeyValues, splitRuleKey, KEY_SEPARATOR } from './rule-key.js';
-export { emptyDefinitionSet } from './definition-set.js';
+export { attributesRead, emptyDefinitionSet } from './definition-set.js';
 export type {
   AggregateFn,
   WindowSpec,
@@ -40,7 +40,7 @@ export type {
   Comparison,
 } from './definition-set.js';
 export type { CepContext, CepCondition, CepContiguity, CepPatternSpec, CepSkipStrategy, CepStage, CepStageKind } from './internal/cep/pattern.js';
-export { encodeRecord, encodeRecordInto, beginRecord, beginAttrs, endRecord, decodeRecord } from './record-codec.js';
+export { encodeRecord, encodeRecordInto, beginRecord, beginAttrs, endRecord, decodeRecord, decodeRecordProjected, type AttributeProjection } from './record-codec.js';
 export { partitionOf } from './partitioner.js';
 export { Engine, defaultEngineOptions, systemClock } from './engine.js';
 export type { EngineOptions, EngineDependencies, EngineStats, PartitionStats, CheckpointInfo, Clock } from './engine.js';

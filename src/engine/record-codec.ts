@@ -72,6 +72,47 @@ export function endRecord(w: BinaryWriter, countAt: number, attrs: number): void
   w.patchU32(countAt, attrs);
 }
 
+/**
+ * Which attributes of an event of a type a reader needs: a set of names, or
+ * `undefined` when it may need any (see {@link decodeRecordProjected}).
+ */
+export type AttributeProjection = (type: string) => ReadonlySet<string> | undefined;
+
+/**
+ * {@link decodeRecord} keeping only the attributes `project` names for the
+ * record's type (all when it returns `undefined`): the others are stepped
+ * over without building their strings. Time, type and key are always read.
+ */
+export function decodeRecordProjected(bytes: Uint8Array, project: AttributeProjection): LogRecord {
+  if (bytes[0] !== BINARY_FORMAT) return packr.unpack(bytes) as LogRecord;
+  const r = reader.reset(bytes);
+  r.pos = 1;
+  const time = r.f64();
+  const type = r.str16();
+  const key = r.str16();
+  const n = r.u32();
+  const attrs: Record<string, AttrValue> = {};
+  const keep = project(type);
+  if (keep === undefined) {
+    for (let i = 0; i < n; i++) {
+      const name = r.str16();
+      setAttr(attrs, name, r.value16());
+    }
+  } else if (keep.size === 0) {
+    for (let i = 0; i < n; i++) {
+      r.skipStr16();
+      r.skipValue16();
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const name = r.str16();
+      if (keep.has(name)) setAttr(attrs, name, r.value16());
+      else r.skipValue16();
+    }
+  }
+  return { type, time, key, attrs };
+}
+
 /** Decodes bytes written by {@link encodeRecord} (either form). */
 export function decodeRecord(bytes: Uint8Array): LogRecord {
   if (bytes[0] !== BINARY_FORMAT) return packr.unpack(bytes) as LogRecord;

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { resolve as resolvePath } from 'node:path';
-import { ControlType, decodeRecord, partitionOf, type Clock, type Event, type LogRecord } from '../engine/index.js';
+import { ControlType, decodeRecord, decodeRecordProjected, partitionOf, type Clock, type Event, type LogRecord } from '../engine/index.js';
 import { InputError, type ErrorCode } from '../errors/index.js';
 import type { EventCatalog, EventLimits } from './catalog.js';
 import type { InputSchema } from './input-schema.js';
@@ -82,6 +82,11 @@ interface ReplayChunk extends Omit<ParsedChunk, 'lines'> {
   lines: ArrayLike<number>;
   payloads: Uint8Array[] | undefined;
   checksums: ArrayLike<number> | undefined;
+  /**
+   * The ingestor's routing version the events were decoded at, when they hold
+   * only the attributes its definitions read (see `Ingestor.attributeProjection`).
+   */
+  projectedAt: number | undefined;
 }
 
 /** Chunks a parser thread may have sent ahead of the replay. */
@@ -101,7 +106,7 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
   const script = options.parser === 'inline' ? undefined : parserThreadScript();
   const progress: ReplayProgress = { lines: 0, appended: 0, skipped: 0, rejected: 0, maxTime: -Infinity, parser: script === undefined ? 'inline' : 'thread' };
   const threads = Math.max(1, Math.floor(options.parserThreads ?? DEFAULT_PARSER_THREADS));
-  const chunks = script === undefined ? inlineChunks(options.file, setup, options.chunkLines) : threadChunks(script, options.file, setup, options.chunkLines, threads);
+  const chunks = script === undefined ? inlineChunks(options.file, setup, options.chunkLines) : threadChunks(script, options.file, setup, options.chunkLines, threads, ingestor);
 
   for await (const chunk of chunks) {
     for (const r of chunk.rejected) {
@@ -146,6 +151,10 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
       if (lastLine > (resume[p] ?? 0)) groups[p]!.push(mark, source);
     }
     await waitForCapacity(ingestor);
+    // Definitions changed since the chunk was decoded for the engine: it may read attributes left out.
+    if (chunk.projectedAt !== undefined && chunk.projectedAt !== ingestor.routingVersion) {
+      for (let i = 0; i < events.length; i++) events[i]!.attrs = decodeRecord(payloads![i]!).attrs;
+    }
     await ingestor.appendGroups(groups, encoded, sums);
     ingestor.noteAccepted(count, progress.maxTime);
     progress.appended += count;
@@ -156,7 +165,7 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
 }
 
 async function* inlineChunks(file: string, setup: LineParserSetup, chunkLines: number): AsyncGenerator<ReplayChunk> {
-  for await (const chunk of parseFileChunks(file, setup, chunkLines)) yield { ...chunk, payloads: undefined, checksums: undefined };
+  for await (const chunk of parseFileChunks(file, setup, chunkLines)) yield { ...chunk, payloads: undefined, checksums: undefined, projectedAt: undefined };
 }
 
 /** One parser thread and the chunks it has sent. */
@@ -168,10 +177,11 @@ interface ParserThread {
 /**
  * Chunks parsed by parser threads: chunk `k` of the file by thread
  * `k mod threads`, taken back in file order. Their records arrive encoded in
- * one buffer per chunk; each is decoded here for the engine, and the same
- * bytes are what the log appends.
+ * one buffer per chunk; each is decoded here for the engine, with only the
+ * attributes the online definitions read, and the same bytes (all of them)
+ * are what the log appends.
  */
-async function* threadChunks(script: URL, file: string, setup: LineParserSetup, chunkLines: number, threads: number): AsyncGenerator<ReplayChunk> {
+async function* threadChunks(script: URL, file: string, setup: LineParserSetup, chunkLines: number, threads: number, ingestor: Ingestor): AsyncGenerator<ReplayChunk> {
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const parsers: ParserThread[] = [];
@@ -204,16 +214,18 @@ async function* threadChunks(script: URL, file: string, setup: LineParserSetup, 
       const n = ends.length;
       const events = new Array<Event>(n);
       const payloads = new Array<Uint8Array>(n);
+      const projectedAt = ingestor.routingVersion;
+      const project = ingestor.attributeProjection();
       let start = 0;
       for (let i = 0; i < n; i++) {
         const view = bytes.subarray(start, ends[i]);
         payloads[i] = view;
-        events[i] = decodeRecord(view) as Event;
+        events[i] = decodeRecordProjected(view, project) as Event;
         start = ends[i]!;
       }
       const rejected = m.rejected.map((r) => ({ ...r, code: r.code as ErrorCode }));
       worker.postMessage({ type: 'ack' });
-      yield { lastLine: m.lastLine, events, lines, rejected, payloads, checksums };
+      yield { lastLine: m.lastLine, events, lines, rejected, payloads, checksums, projectedAt };
     }
   } finally {
     await Promise.all(

@@ -1,11 +1,13 @@
 import {
   ControlType,
+  attributesRead,
   crc32,
   encodeRecord,
   partitionOf,
   ruleKeyOf,
   type DefinitionSet,
   type AttrValue,
+  type AttributeProjection,
   type Clock,
   type DeadLetter,
   type DeadLetterSink,
@@ -39,6 +41,14 @@ export interface IngestorOptions {
   idleAdvanceMs: number;
   /** Refuse new events (`PRT_INGEST_OVERLOADED`) while the engine is this many records behind. */
   maxLagRecords: number;
+  /**
+   * Whether a writer that decodes records for the engine itself (a file
+   * replay) may leave out the attributes no online definition reads
+   * ({@link Ingestor.attributeProjection}). Off when the engine must keep whole
+   * events for other uses (late events to the dead letters).
+   * @defaultValue true
+   */
+  projectAttributes?: boolean;
 }
 
 /** Defaults of {@link IngestorOptions}. */
@@ -77,6 +87,9 @@ interface Rekey {
   entityKeyField: string;
 }
 
+/** Every attribute of every type. */
+const ALL_ATTRIBUTES: AttributeProjection = () => undefined;
+
 /**
  * The single writer of the event log. Partitions events by entity key,
  * appends them durably, hands them to the engine, and writes time marks that
@@ -93,6 +106,9 @@ export class Ingestor {
   private readonly partitions: number;
   /** Re-keyings by event type, from the definition revision the log is at. */
   private rekeys = new Map<string, Rekey[]>();
+  /** Attributes the definitions the log is at read, by event type. */
+  private projection: AttributeProjection = ALL_ATTRIBUTES;
+  private routingChanges = 0;
 
   constructor(
     private readonly log: RecordLog,
@@ -228,6 +244,23 @@ export class Ingestor {
       }
     }
     this.rekeys = byType;
+    if (this.options.projectAttributes !== false) this.projection = attributesRead(set);
+    this.routingChanges++;
+  }
+
+  /**
+   * The attributes of each event type that the definitions events appended
+   * now are processed by read: a writer handing the engine decoded records
+   * (a file replay) may decode only these. It must append them under the same
+   * {@link routingVersion} it decoded them at, or decode them again in full.
+   */
+  attributeProjection(): AttributeProjection {
+    return this.projection;
+  }
+
+  /** Changes with every {@link setRouting}: events appended after a change are processed by other definitions. */
+  get routingVersion(): number {
+    return this.routingChanges;
   }
 
   /**

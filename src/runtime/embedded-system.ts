@@ -115,7 +115,13 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
       { offer: (p, first, records) => engine.offer(p, first, records), lag: () => engine.lag(), streamTime: () => engine.streamTime() },
       store.deadLetters,
       clock,
-      { markIntervalMs: config.ingest.markIntervalMs, idleAdvanceMs: config.ingest.idleAdvanceMs, maxLagRecords: config.ingest.maxLagRecords },
+      {
+        markIntervalMs: config.ingest.markIntervalMs,
+        idleAdvanceMs: config.ingest.idleAdvanceMs,
+        maxLagRecords: config.ingest.maxLagRecords,
+        // A late event written to the dead letters is written whole.
+        projectAttributes: config.engine.latePolicy !== 'deadletter',
+      },
     );
     metrics = createMetrics({
       engineStats: () => engine.stats(),

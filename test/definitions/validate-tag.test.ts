@@ -186,6 +186,19 @@ describe('compileTag', () => {
     expect(spec.kind === 'rule' && [...spec.tagInputs].sort()).toEqual(['hv2', 'spend_30d']);
     expect(spec.kind === 'rule' && spec.attrInputs).toEqual(['age']);
   });
+
+  it('lists the event attributes a statistic tag reads: its field and those its filter names, or any when the filter computes a name', () => {
+    const doc = validateTagDocument(spend, catalog);
+    const inputs = (d: TagDocument): unknown => {
+      const spec = compileTag(d, 1).spec;
+      return spec.kind === 'statistic' ? spec.attrInputs : undefined;
+    };
+    expect(inputs({ ...doc, filter: undefined } as TagDocument)).toEqual([doc.kind === 'statistic' ? doc.field : '']);
+    expect(inputs({ ...doc, filter: 'attrs.success == false && attrs.channel == "app"' } as TagDocument)).toEqual([doc.kind === 'statistic' ? doc.field : '', 'success', 'channel']);
+    expect(inputs({ ...doc, filter: 'attrs["chan" + "nel"] == "app"' } as TagDocument)).toBe('*');
+    expect(inputs({ ...doc, filter: 'size(attrs) > 2' } as TagDocument)).toBe('*');
+    expect(inputs({ id: 'n', kind: 'statistic', eventTypes: ['login'], aggregate: 'count', window: { type: 'lifetime' } })).toEqual([]);
+  });
 });
 
 describe('the published JSON Schema', () => {

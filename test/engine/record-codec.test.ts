@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, type LogRecord } from '../../src/engine/index.js';
+import { attributesRead, decodeRecord, decodeRecordProjected, encodeRecord, type DefinitionSet, type LogRecord, type StatisticTagSpec } from '../../src/engine/index.js';
 
 const scalar = fc.oneof(
   fc.double(),
@@ -78,5 +78,45 @@ describe('log record codec', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('decodes only the attributes a projection keeps, stepping over the others whatever their kind and length', () => {
+    fc.assert(
+      fc.property(record, fc.func(fc.oneof(fc.constant(undefined), fc.uniqueArray(name, { maxLength: 6 }))), fc.integer({ min: 0, max: 3 }), (r, pick, extra) => {
+        const names = Object.keys(r.attrs);
+        // Keep some of the record's own names (and names it does not have), all, or none.
+        const chosen = pick(r.type);
+        const keep = chosen === undefined ? undefined : new Set([...chosen, ...names.filter((_, i) => i % 4 === extra)]);
+        const back = decodeRecordProjected(encodeRecord(r), () => keep);
+        expect([back.type, back.time, back.key]).toStrictEqual([r.type, r.time, r.key]);
+        const kept = keep === undefined ? names : names.filter((n) => keep.has(n));
+        expect(Object.keys(back.attrs)).toStrictEqual(kept);
+        for (const n of kept) expect(Object.is(back.attrs[n], r.attrs[n])).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('projects by the definitions online: a rule reading a type keeps all of it, tags keep their field and filter names', () => {
+    const tag = (id: string, eventTypes: string[], attrInputs: StatisticTagSpec['attrInputs']): StatisticTagSpec =>
+      ({ kind: 'statistic', id, version: 1, stateId: id, eventTypes, filter: null, field: null, attrInputs, aggregate: 'count', window: { kind: 'lifetime' }, maxDistinct: 10 }) as StatisticTagSpec;
+    const set = {
+      revision: 3,
+      tags: [tag('a', ['pv', 'buy'], ['price']), tag('b', ['buy'], ['qty', 'price']), tag('c', ['fav'], '*'), tag('d', ['cart'], undefined)],
+      rules: [{ eventTypes: ['login'] }],
+    } as unknown as DefinitionSet;
+    const project = attributesRead(set);
+    expect([...project('pv')!]).toEqual(['price']);
+    expect([...project('buy')!].sort()).toEqual(['price', 'qty']);
+    expect(project('fav')).toBeUndefined();
+    expect(project('cart')).toBeUndefined();
+    expect(project('login')).toBeUndefined();
+    expect(project('page_view')!.size).toBe(0);
+    expect(project('$mark')).toBeUndefined();
+    const r: LogRecord = { type: 'buy', time: 5, key: 'u1', attrs: { item: 'i1', price: 12.5, qty: 2, note: 'x'.repeat(300) } };
+    expect(decodeRecordProjected(encodeRecord(r), project).attrs).toStrictEqual({ price: 12.5, qty: 2 });
+    expect(decodeRecordProjected(encodeRecord({ ...r, type: 'pv' }), project).attrs).toStrictEqual({ price: 12.5 });
+    expect(decodeRecordProjected(encodeRecord({ ...r, type: 'other' }), project).attrs).toStrictEqual({});
+    expect(decodeRecordProjected(encodeRecord({ ...r, type: 'login' }), project).attrs).toStrictEqual(r.attrs);
   });
 });

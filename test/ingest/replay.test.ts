@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import type { TagDocument } from '../../src/definitions/index.js';
-import type { Profile } from '../../src/engine/index.js';
+import { decodeRecord, type Profile } from '../../src/engine/index.js';
 import { defaultReplayOptions, EventGenerator, replayFile, taobaoSchema, type ReplayOptions, type ReplayProgress } from '../../src/ingest/index.js';
 import type { PortraitConfig } from '../../src/config/index.js';
 import type { EmbeddedSystem } from '../../src/runtime/embedded-system.js';
@@ -272,8 +272,9 @@ describe('replay through the parser thread', () => {
     return { file, events };
   }
 
-  async function run(file: string, parser: 'thread' | 'inline', parserThreads?: number): Promise<{ progress: ReplayProgress; profiles: Profile[]; decisions: string[]; letters: unknown[] }> {
-    const system = await openTestSystem(await testConfig({ 'engine.latePolicy': 'deadletter' }), { start: false });
+  async function run(file: string, parser: 'thread' | 'inline', parserThreads?: number, latePolicy = 'deadletter'): Promise<{ progress: ReplayProgress; profiles: Profile[]; decisions: string[]; letters: unknown[] }> {
+    // Late events to the dead letters keep whole events, so the parser thread's records are decoded in full.
+    const system = await openTestSystem(await testConfig({ 'engine.latePolicy': latePolicy }), { start: false });
     system.engine.start();
     await system.definitions.createTag({ id: 'payments_1h', kind: 'statistic', eventTypes: ['payment'], aggregate: 'sum', field: 'amount', window: { type: 'sliding', size: '1h', slide: '5m' } });
     await system.definitions.setTagStatus('payments_1h', 'online');
@@ -306,6 +307,71 @@ describe('replay through the parser thread', () => {
     expect(threaded.profiles).toEqual(inline.profiles);
     expect(threaded.decisions.length).toBeGreaterThan(0);
     expect(threaded.decisions).toEqual(inline.decisions);
+  });
+
+  it('decodes for the engine only the attributes the online definitions read, with the same profiles and decisions as whole events', async () => {
+    const { file } = await demoFile();
+    // latePolicy `count`: the parser thread's records are decoded with only `amount` of payments
+    // (the tag's field) and every attribute of logins (a rule reads them); the inline parser's whole.
+    const projected = await run(file, 'thread', 2, 'count');
+    const whole = await run(file, 'inline', undefined, 'count');
+    expect(projected.profiles.length).toBeGreaterThan(100);
+    expect(projected.profiles).toEqual(whole.profiles);
+    expect(projected.decisions.length).toBeGreaterThan(0);
+    expect(projected.decisions).toEqual(whole.decisions);
+  });
+
+  it('decodes a chunk again in full when definitions that read more of it go online while it waits to be appended', async () => {
+    const { file } = await demoFile();
+    const system = await openTestSystem(await testConfig(), { start: false });
+    system.engine.start();
+    await system.definitions.createTag({ id: 'logins', kind: 'statistic', eventTypes: ['login'], aggregate: 'count', window: { type: 'lifetime' } });
+    await system.definitions.setTagStatus('logins', 'online');
+    await system.engine.drain();
+    // The replay asks whether the engine can take more after decoding a chunk and before appending
+    // it: at the ninth chunk the answer is "wait" until a tag reading payments' amounts is online.
+    let chunks = 0;
+    let change: Promise<void> | undefined;
+    let changing = false;
+    const isOverloaded = system.ingestor.isOverloaded.bind(system.ingestor);
+    system.ingestor.isOverloaded = () => {
+      if (change === undefined && chunks === 8) {
+        changing = true;
+        change = (async () => {
+          await system.definitions.createTag({ id: 'paid', kind: 'statistic', eventTypes: ['payment'], aggregate: 'sum', field: 'amount', window: { type: 'lifetime' } });
+          await system.definitions.setTagStatus('paid', 'online');
+          changing = false;
+        })();
+      }
+      return changing || isOverloaded();
+    };
+    await replayFile(system.ingestor, system.catalog, system.limits, system.clock, {
+      ...defaultReplayOptions,
+      chunkLines: 500,
+      file,
+      sourceId: 'test:demo',
+      referenceNow: Date.UTC(2025, 0, 1),
+      parser: 'thread',
+      onChunk: () => void chunks++,
+    });
+    await change;
+    await system.ingestor.mark();
+    await system.engine.drain();
+    // What the tag must hold: per user, the amounts of the payments after the definition record
+    // that put it online, read back from the log in full.
+    const expected = new Map<string, number>();
+    for (let p = 0; p < system.log.partitionCount; p++) {
+      const records = (await system.log.read(p, 0, 1_000_000)).map((e) => decodeRecord(e.payload));
+      let at = records.length;
+      while (at > 0 && records[at - 1]!.type !== '$definitions') at--;
+      expect(at).toBeGreaterThan(0);
+      for (const r of records.slice(at)) {
+        if (r.type === 'payment' && typeof r.attrs.amount === 'number') expected.set(r.key, (expected.get(r.key) ?? 0) + r.attrs.amount);
+      }
+    }
+    expect(expected.size).toBeGreaterThan(10);
+    const profiles = storedProfiles(system);
+    for (const [user, sum] of expected) expect(profiles.get(user)?.tags.paid?.value, user).toBeCloseTo(sum, 6);
   });
 
   it('fails the replay with the file error when the file cannot be read', async () => {
