@@ -34,7 +34,8 @@ function readManifest(file: string): InputManifest | undefined {
   const path = `${file}.json`;
   if (!existsSync(path) || !existsSync(file)) return undefined;
   const manifest = JSON.parse(readFileSync(path, 'utf8')) as InputManifest;
-  return statSync(file).size === manifest.bytes ? manifest : undefined;
+  // The file is where it was found: the checkout (and its cache) may have moved since it was made.
+  return statSync(file).size === manifest.bytes ? { ...manifest, file } : undefined;
 }
 
 /**

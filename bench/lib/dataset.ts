@@ -68,7 +68,8 @@ export async function ensureDataset(spec: DatasetSpec, log: (m: string) => void 
   const manifestFile = join(dir, `${base}.json`);
   if (existsSync(manifestFile) && existsSync(file)) {
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as DatasetManifest;
-    if (statSync(file).size === manifest.bytes) return manifest;
+    // The file is where it was found: the checkout (and its cache) may have moved since it was made.
+    if (statSync(file).size === manifest.bytes) return { ...manifest, file };
   }
   log(`generating ${spec.events} events for ${spec.users} users into ${file}`);
   const started = performance.now();

@@ -28,7 +28,8 @@ export async function ensureRuleDataset(users: number, events: number): Promise<
   const manifest = join(dir, `${base}.json`);
   if (existsSync(manifest) && existsSync(file)) {
     const m = JSON.parse(readFileSync(manifest, 'utf8')) as RuleDataset & { bytes: number };
-    if (statSync(file).size === m.bytes) return m;
+    // The file is where it was found: the checkout (and its cache) may have moved since it was made.
+    if (statSync(file).size === m.bytes) return { ...m, file };
   }
   const gen = new EventGenerator({ seed: 7, users, devices: Math.round(users * 0.8), eventsPerSecond: 200, skew: 0.4, startTime: Date.UTC(2024, 0, 1), maxActiveSessions: 50_000 });
   const tmp = `${file}.tmp`;

@@ -188,15 +188,15 @@ describe('compileTag', () => {
   });
 
   it('lists the event attributes a statistic tag reads: its field and those its filter names, or any when the filter computes a name', () => {
-    const doc = validateTagDocument(spend, catalog);
     const inputs = (d: TagDocument): unknown => {
-      const spec = compileTag(d, 1).spec;
+      const spec = compileTag(validateTagDocument(d, catalog), 1).spec;
       return spec.kind === 'statistic' ? spec.attrInputs : undefined;
     };
-    expect(inputs({ ...doc, filter: undefined } as TagDocument)).toEqual([doc.kind === 'statistic' ? doc.field : '']);
-    expect(inputs({ ...doc, filter: 'attrs.success == false && attrs.channel == "app"' } as TagDocument)).toEqual([doc.kind === 'statistic' ? doc.field : '', 'success', 'channel']);
-    expect(inputs({ ...doc, filter: 'attrs["chan" + "nel"] == "app"' } as TagDocument)).toBe('*');
-    expect(inputs({ ...doc, filter: 'size(attrs) > 2' } as TagDocument)).toBe('*');
+    const { filter: _, ...plain } = spend;
+    expect(inputs(plain as TagDocument)).toEqual(['amount']);
+    expect(inputs({ ...spend, filter: 'attrs.success == false && attrs.channel == "app"' } as TagDocument)).toEqual(['amount', 'success', 'channel']);
+    expect(inputs({ ...spend, filter: 'attrs["chan" + "nel"] == "app"' } as TagDocument)).toBe('*');
+    expect(inputs({ ...spend, filter: 'size(attrs) > 2' } as TagDocument)).toBe('*');
     expect(inputs({ id: 'n', kind: 'statistic', eventTypes: ['login'], aggregate: 'count', window: { type: 'lifetime' } })).toEqual([]);
   });
 });
