@@ -113,10 +113,17 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
       progress.rejected++;
       ingestor.reject(new InputError(r.code, r.message, r.path === undefined ? {} : { path: r.path }), r.text, { source: sourceId, position: r.line });
     }
+    // From here to the append nothing waits: the chunk is routed (copies for rules keyed by other
+    // fields) by the definitions its records will be processed by.
+    await waitForCapacity(ingestor);
+    const { events, lines, payloads, checksums } = chunk;
+    // Definitions changed since the chunk was decoded for the engine: they may read attributes left out.
+    if (chunk.projectedAt !== undefined && chunk.projectedAt !== ingestor.routingVersion) {
+      for (let i = 0; i < events.length; i++) events[i]!.attrs = decodeRecord(payloads![i]!).attrs;
+    }
     const groups: LogRecord[][] = Array.from({ length: partitions }, () => []);
     const encoded: Uint8Array[][] | undefined = chunk.payloads === undefined ? undefined : Array.from({ length: partitions }, () => []);
     const sums: number[][] | undefined = chunk.checksums === undefined ? undefined : Array.from({ length: partitions }, () => []);
-    const { events, lines, payloads, checksums } = chunk;
     let count = 0;
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
@@ -149,11 +156,6 @@ export async function replayFile(ingestor: Ingestor, catalog: EventCatalog, limi
     const source: LogRecord = { type: ControlType.Source, time: progress.maxTime, key: sourceId, attrs: { position: lastLine } };
     for (let p = 0; p < partitions; p++) {
       if (lastLine > (resume[p] ?? 0)) groups[p]!.push(mark, source);
-    }
-    await waitForCapacity(ingestor);
-    // Definitions changed since the chunk was decoded for the engine: it may read attributes left out.
-    if (chunk.projectedAt !== undefined && chunk.projectedAt !== ingestor.routingVersion) {
-      for (let i = 0; i < events.length; i++) events[i]!.attrs = decodeRecord(payloads![i]!).attrs;
     }
     await ingestor.appendGroups(groups, encoded, sums);
     ingestor.noteAccepted(count, progress.maxTime);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import type { TagDocument } from '../../src/definitions/index.js';
-import { decodeRecord, type Profile } from '../../src/engine/index.js';
+import { decodeRecord, partitionOf, type LogRecord, type Profile } from '../../src/engine/index.js';
 import { defaultReplayOptions, EventGenerator, replayFile, taobaoSchema, type ReplayOptions, type ReplayProgress } from '../../src/ingest/index.js';
 import type { PortraitConfig } from '../../src/config/index.js';
 import type { EmbeddedSystem } from '../../src/runtime/embedded-system.js';
@@ -372,6 +372,62 @@ describe('replay through the parser thread', () => {
     expect(expected.size).toBeGreaterThan(10);
     const profiles = storedProfiles(system);
     for (const [user, sum] of expected) expect(profiles.get(user)?.tags.paid?.value, user).toBeCloseTo(sum, 6);
+  });
+
+  it('routes a chunk by the definitions it is appended under: a rule keyed by device going online while the chunk waits gets its copies', async () => {
+    const { file } = await demoFile();
+    const system = await openTestSystem(await testConfig(), { start: false });
+    system.engine.start();
+    let chunks = 0;
+    let change: Promise<void> | undefined;
+    let changing = false;
+    const isOverloaded = system.ingestor.isOverloaded.bind(system.ingestor);
+    system.ingestor.isOverloaded = () => {
+      if (change === undefined && chunks === 8) {
+        changing = true;
+        change = (async () => {
+          await system.definitions.createRule({ id: 'device_logins', key: ['device_id'], ordering: 'arrival', trigger: { eventTypes: ['login'] }, condition: { aggregate: { fn: 'count', eventTypes: ['login'], window: { type: 'tumbling', size: '1h' } }, op: '>=', value: 3 } });
+          await system.definitions.setRuleStatus('device_logins', 'online');
+          changing = false;
+        })();
+      }
+      return changing || isOverloaded();
+    };
+    await replayFile(system.ingestor, system.catalog, system.limits, system.clock, {
+      ...defaultReplayOptions,
+      chunkLines: 500,
+      file,
+      sourceId: 'test:demo',
+      referenceNow: Date.UTC(2025, 0, 1),
+      parser: 'thread',
+      onChunk: () => void chunks++,
+    });
+    await change;
+    // After the rule's definition record, each login in its user's partition has a copy in the
+    // partition owning its device (when that is another one), and no login is copied before it.
+    const n = system.log.partitionCount;
+    const after: LogRecord[][] = [];
+    const before: LogRecord[][] = [];
+    for (let p = 0; p < n; p++) {
+      const records = (await system.log.read(p, 0, 1_000_000)).map((e) => decodeRecord(e.payload));
+      let at = records.length;
+      while (at > 0 && records[at - 1]!.type !== '$definitions') at--;
+      after.push(records.slice(at));
+      before.push(records.slice(0, at));
+    }
+    const id = (r: LogRecord): string => `${r.key} ${r.time} ${String(r.attrs.device_id)}`;
+    let copies = 0;
+    for (let p = 0; p < n; p++) {
+      expect(before[p]!.filter((r) => r.type === 'login' && partitionOf(r.key, n) !== p)).toEqual([]);
+      for (const r of after[p]!) {
+        if (r.type !== 'login' || partitionOf(r.key, n) !== p || typeof r.attrs.device_id !== 'string') continue;
+        const q = partitionOf(r.attrs.device_id, n);
+        if (q === p) continue;
+        expect(after[q]!.some((c) => c.type === 'login' && id(c) === id(r)), id(r)).toBe(true);
+        copies++;
+      }
+    }
+    expect(copies).toBeGreaterThan(100);
   });
 
   it('fails the replay with the file error when the file cannot be read', async () => {
