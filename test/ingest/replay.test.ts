@@ -321,27 +321,20 @@ describe('replay through the parser thread', () => {
     expect(projected.decisions).toEqual(whole.decisions);
   });
 
-  it('decodes a chunk again in full when definitions that read more of it go online while it waits to be appended', async () => {
-    const { file } = await demoFile();
-    const system = await openTestSystem(await testConfig(), { start: false });
-    system.engine.start();
-    await system.definitions.createTag({ id: 'logins', kind: 'statistic', eventTypes: ['login'], aggregate: 'count', window: { type: 'lifetime' } });
-    await system.definitions.setTagStatus('logins', 'online');
-    await system.engine.drain();
-    // The replay asks whether the engine can take more after decoding a chunk and before appending
-    // it: at the ninth chunk the answer is "wait" until a tag reading payments' amounts is online.
+  /**
+   * Replays `file` through two parser threads in chunks of 500 lines. The replay asks whether the
+   * engine can take more after decoding a chunk and before routing and appending it: at the ninth
+   * chunk the answer is "wait" until `change` (a definition going online) is done.
+   */
+  async function replayChangingWhileWaiting(system: EmbeddedSystem, file: string, change: () => Promise<void>): Promise<void> {
     let chunks = 0;
-    let change: Promise<void> | undefined;
+    let changed: Promise<void> | undefined;
     let changing = false;
     const isOverloaded = system.ingestor.isOverloaded.bind(system.ingestor);
     system.ingestor.isOverloaded = () => {
-      if (change === undefined && chunks === 8) {
+      if (changed === undefined && chunks === 8) {
         changing = true;
-        change = (async () => {
-          await system.definitions.createTag({ id: 'paid', kind: 'statistic', eventTypes: ['payment'], aggregate: 'sum', field: 'amount', window: { type: 'lifetime' } });
-          await system.definitions.setTagStatus('paid', 'online');
-          changing = false;
-        })();
+        changed = change().then(() => void (changing = false));
       }
       return changing || isOverloaded();
     };
@@ -354,18 +347,40 @@ describe('replay through the parser thread', () => {
       parser: 'thread',
       onChunk: () => void chunks++,
     });
-    await change;
-    await system.ingestor.mark();
-    await system.engine.drain();
-    // What the tag must hold: per user, the amounts of the payments after the definition record
-    // that put it online, read back from the log in full.
-    const expected = new Map<string, number>();
+    await changed;
+  }
+
+  /** Each partition's records, read back from the log in full, split at its last `$definitions` record. */
+  async function splitAtLastDefinitions(system: EmbeddedSystem): Promise<Array<{ before: LogRecord[]; after: LogRecord[] }>> {
+    const out: Array<{ before: LogRecord[]; after: LogRecord[] }> = [];
     for (let p = 0; p < system.log.partitionCount; p++) {
       const records = (await system.log.read(p, 0, 1_000_000)).map((e) => decodeRecord(e.payload));
       let at = records.length;
       while (at > 0 && records[at - 1]!.type !== '$definitions') at--;
       expect(at).toBeGreaterThan(0);
-      for (const r of records.slice(at)) {
+      out.push({ before: records.slice(0, at), after: records.slice(at) });
+    }
+    return out;
+  }
+
+  it('decodes a chunk again in full when definitions that read more of it go online while it waits to be appended', async () => {
+    const { file } = await demoFile();
+    const system = await openTestSystem(await testConfig(), { start: false });
+    system.engine.start();
+    await system.definitions.createTag({ id: 'logins', kind: 'statistic', eventTypes: ['login'], aggregate: 'count', window: { type: 'lifetime' } });
+    await system.definitions.setTagStatus('logins', 'online');
+    await system.engine.drain();
+    await replayChangingWhileWaiting(system, file, async () => {
+      await system.definitions.createTag({ id: 'paid', kind: 'statistic', eventTypes: ['payment'], aggregate: 'sum', field: 'amount', window: { type: 'lifetime' } });
+      await system.definitions.setTagStatus('paid', 'online');
+    });
+    await system.ingestor.mark();
+    await system.engine.drain();
+    // What the tag must hold: per user, the amounts of the payments after the definition record
+    // that put it online, read back from the log in full.
+    const expected = new Map<string, number>();
+    for (const { after } of await splitAtLastDefinitions(system)) {
+      for (const r of after) {
         if (r.type === 'payment' && typeof r.attrs.amount === 'number') expected.set(r.key, (expected.get(r.key) ?? 0) + r.attrs.amount);
       }
     }
@@ -378,43 +393,16 @@ describe('replay through the parser thread', () => {
     const { file } = await demoFile();
     const system = await openTestSystem(await testConfig(), { start: false });
     system.engine.start();
-    let chunks = 0;
-    let change: Promise<void> | undefined;
-    let changing = false;
-    const isOverloaded = system.ingestor.isOverloaded.bind(system.ingestor);
-    system.ingestor.isOverloaded = () => {
-      if (change === undefined && chunks === 8) {
-        changing = true;
-        change = (async () => {
-          await system.definitions.createRule({ id: 'device_logins', key: ['device_id'], ordering: 'arrival', trigger: { eventTypes: ['login'] }, condition: { aggregate: { fn: 'count', eventTypes: ['login'], window: { type: 'tumbling', size: '1h' } }, op: '>=', value: 3 } });
-          await system.definitions.setRuleStatus('device_logins', 'online');
-          changing = false;
-        })();
-      }
-      return changing || isOverloaded();
-    };
-    await replayFile(system.ingestor, system.catalog, system.limits, system.clock, {
-      ...defaultReplayOptions,
-      chunkLines: 500,
-      file,
-      sourceId: 'test:demo',
-      referenceNow: Date.UTC(2025, 0, 1),
-      parser: 'thread',
-      onChunk: () => void chunks++,
+    await replayChangingWhileWaiting(system, file, async () => {
+      await system.definitions.createRule({ id: 'device_logins', key: ['device_id'], ordering: 'arrival', trigger: { eventTypes: ['login'] }, condition: { aggregate: { fn: 'count', eventTypes: ['login'], window: { type: 'tumbling', size: '1h' } }, op: '>=', value: 3 } });
+      await system.definitions.setRuleStatus('device_logins', 'online');
     });
-    await change;
     // After the rule's definition record, each login in its user's partition has a copy in the
     // partition owning its device (when that is another one), and no login is copied before it.
     const n = system.log.partitionCount;
-    const after: LogRecord[][] = [];
-    const before: LogRecord[][] = [];
-    for (let p = 0; p < n; p++) {
-      const records = (await system.log.read(p, 0, 1_000_000)).map((e) => decodeRecord(e.payload));
-      let at = records.length;
-      while (at > 0 && records[at - 1]!.type !== '$definitions') at--;
-      after.push(records.slice(at));
-      before.push(records.slice(0, at));
-    }
+    const split = await splitAtLastDefinitions(system);
+    const before = split.map((x) => x.before);
+    const after = split.map((x) => x.after);
     const id = (r: LogRecord): string => `${r.key} ${r.time} ${String(r.attrs.device_id)}`;
     let copies = 0;
     for (let p = 0; p < n; p++) {
