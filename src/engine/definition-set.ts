@@ -212,24 +212,28 @@ export const emptyDefinitionSet: DefinitionSet = Object.freeze({ revision: 0, ta
  * control record. An event type nothing reads needs none.
  */
 export function attributesRead(set: DefinitionSet): (type: string) => ReadonlySet<string> | undefined {
-  const sets = new Map<string, Set<string> | undefined>();
-  const readsAll = (type: string): void => void sets.set(type, undefined);
-  for (const rule of set.rules ?? []) for (const type of rule.eventTypes) readsAll(type);
+  // By type: the names read, or null when any may be.
+  const sets = new Map<string, Set<string> | null>();
+  for (const rule of set.rules ?? []) for (const type of rule.eventTypes) sets.set(type, null);
   for (const tag of set.tags) {
     if (tag.kind !== 'statistic') continue;
     const inputs = tag.attrInputs;
     for (const type of tag.eventTypes) {
-      if (sets.has(type) && sets.get(type) === undefined) continue;
+      let names = sets.get(type);
+      if (names === null) continue;
       if (inputs === undefined || inputs === '*') {
-        readsAll(type);
+        sets.set(type, null);
         continue;
       }
-      let names = sets.get(type);
       if (names === undefined) sets.set(type, (names = new Set()));
       for (const name of inputs) names.add(name);
     }
   }
   const none: ReadonlySet<string> = new Set();
-  // Control records ('$…') keep everything.
-  return (type) => (type.charCodeAt(0) === 36 ? undefined : sets.has(type) ? sets.get(type) : none);
+  // One lookup per record; control records ('$…') keep everything.
+  return (type) => {
+    if (type.charCodeAt(0) === 36) return undefined;
+    const names = sets.get(type);
+    return names === undefined ? none : (names ?? undefined);
+  };
 }
