@@ -11,22 +11,19 @@
  * with each state backend, turns both answers into the canonical form
  * (canonical.ts), compares them and prints one JSON line per comparison and a
  * markdown table. A difference is either explained by a pinned semantic
- * difference (PINS below, docs/flink.md) or unexplained; the exit code is 1 when
+ * difference (PINS in pins.ts, docs/flink.md) or unexplained; the exit code is 1 when
  * any is unexplained or a pinned difference did not show up as expected.
  * Canonical files and differences are kept in `.cache/bench/flink/diff/`.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { readLines } from '../../src/ingest/index.js';
 import { cachePath, repoRoot } from '../lib/common.js';
 import { ensureFlinkJar, javaVersion, runFlink } from '../flink/jar.js';
 import { compare, readCanonical, writeCanonical, type Difference } from './canonical.js';
 import { generatedInput, USER_BEHAVIOR_CSV, userBehaviorInput, type InputManifest } from './inputs.js';
-import { outOfOrdernessMs, WORKLOADS, type WorkloadName } from './workload.js';
-
-/** Portrait's default engine.allowedLatenessMs: a late event further behind than this is dropped. */
-const PORTRAIT_ALLOWED_LATENESS_MS = 60_000;
+import { lateTimesOf, PINS, type CheckInput } from './pins.js';
+import { WORKLOADS, type WorkloadName } from './workload.js';
 
 interface Args {
   seeds: number[];
@@ -57,79 +54,6 @@ function parseArgs(argv: string[]): Args {
     } else throw new Error(`unknown option ${a}`);
   }
   return args;
-}
-
-/** An input of the check, with what it takes to explain pinned differences. */
-interface CheckInput {
-  name: string;
-  file: string;
-  endTime: number;
-  /** Per entity, times of events that arrive more than the watermark bound plus Portrait's allowed lateness behind the highest time before them. */
-  lateTimes: Map<string, number[]>;
-}
-
-/**
- * A documented semantic difference between the two systems: which differences
- * it explains, and how many it must explain on an input (a pin: if the
- * behaviour changes, the check fails until docs/flink.md and the pin follow).
- */
-interface Pin {
-  id: string;
-  doc: string;
-  explains(diff: Difference, input: CheckInput): boolean;
-  expected(input: CheckInput, workload: WorkloadName): number;
-}
-
-const PINS: ReadonlyArray<Pin> = [
-  {
-    id: 'late-event-lifetime',
-    doc:
-      'An event behind the watermark by more than engine.allowedLatenessMs is dropped by Portrait from every tag (latePolicy "count"); ' +
-      "Flink leaves late data to each operator (windows and CEP drop it), and the baseline's KeyedProcessFunction takes every event into the lifetime first/last times.",
-    explains(diff, input) {
-      if (diff.group !== 'tag:first_event_at' && diff.group !== 'tag:last_event_at') return false;
-      if (diff.flink === null) return false;
-      const f = JSON.parse(diff.flink) as { entity: string; value: number };
-      return input.lateTimes.get(f.entity)?.includes(f.value) === true;
-    },
-    expected(input, workload) {
-      if (workload !== 'w1' && workload !== 'w4') return 0;
-      // The raw Taobao slice has one such event, of a user with an earlier in-order event: first_event_at differs.
-      let n = 0;
-      for (const times of input.lateTimes.values()) n += times.length;
-      return n;
-    },
-  },
-];
-
-async function lateTimesOf(file: string): Promise<Map<string, number[]>> {
-  const csv = file.endsWith('.csv');
-  const bound = outOfOrdernessMs() + PORTRAIT_ALLOWED_LATENESS_MS;
-  const late = new Map<string, number[]>();
-  let max = -Infinity;
-  for await (const lines of readLines(file)) {
-    for (const line of lines) {
-      if (line.length === 0) continue;
-      let user: string;
-      let time: number;
-      if (csv) {
-        const parts = line.split(',');
-        user = parts[0]!;
-        time = Number(parts[4]) * 1000;
-      } else {
-        const o = JSON.parse(line) as { user_id: string; time: number };
-        user = o.user_id;
-        time = o.time;
-      }
-      if (time < max - bound) {
-        const list = late.get(user);
-        if (list === undefined) late.set(user, [time]);
-        else list.push(time);
-      }
-      if (time > max) max = time;
-    }
-  }
-  return late;
 }
 
 async function checkInput(name: string, manifest: Pick<InputManifest, 'file' | 'lastTime'>): Promise<CheckInput> {

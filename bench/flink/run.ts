@@ -14,7 +14,8 @@
  * (`/usr/bin/time`): wall, user and system CPU seconds and peak RSS. Prints a
  * JSON line per run, a JSON line per workload and state with the medians and
  * the ratios Portrait/Flink, and a markdown table. Unless `--no-check`, the
- * answers of the first round are compared in the canonical form (bench/diff).
+ * answers of the first round are compared in the canonical form (bench/diff);
+ * the exit code is 1 when they differ.
  * Results are also appended to `.cache/bench/flink/results/<time>.jsonl`.
  */
 import { spawnSync } from 'node:child_process';
@@ -244,6 +245,12 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${table.join('\n')}\n`);
   writeFileSync(resultsFile.replace(/\.jsonl$/, '.md'), `${table.join('\n')}\n`);
   mkdirSync(outDir, { recursive: true });
+  // On the generated input nothing is late, so no documented difference applies: any difference fails the run.
+  const differing = summaries.filter((s) => ((s.answers as { differences: number } | null)?.differences ?? 0) > 0);
+  if (differing.length > 0) {
+    log(`different answers: ${differing.map((s) => `${String(s.workload)} (${String(s.state)})`).join(', ')}; compare them with node dist/bench/diff/run.js`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((err: unknown) => {

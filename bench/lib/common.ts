@@ -1,15 +1,24 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { SERVER_NODE_FLAGS } from '../../src/runtime/node-flags.js';
 
 /**
- * Root of the repository: three levels above dist/bench/lib, or as the runner
- * passes it to scenario processes (they run from a snapshot of dist, see run.ts).
+ * Root of the repository: the nearest folder above this module with a
+ * package.json (dist/bench/lib when built, bench/lib when tests import the
+ * sources), or as the runner passes it to scenario processes (they run from a
+ * snapshot of dist, see run.ts).
  */
-export const repoRoot = process.env.PORTRAIT_BENCH_ROOT ?? resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const repoRoot = process.env.PORTRAIT_BENCH_ROOT ?? packageRoot(dirname(fileURLToPath(import.meta.url)));
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(from, '..', '..', '..');
+  }
+}
 
 /** Cache folder of the benchmarks (git-ignored): generated inputs, state dirs, profiles, results. */
 export const cacheDir = process.env.PORTRAIT_BENCH_CACHE ?? join(repoRoot, '.cache', 'bench');
