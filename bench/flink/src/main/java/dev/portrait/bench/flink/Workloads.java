@@ -47,6 +47,8 @@ public final class Workloads implements Serializable {
             id = node.get("id").asText();
             types = typeSet(node.get("types"), allTypes);
             sum = node.get("fn").asText().equals("sum");
+            // The parser keeps one numeric attribute, the amount: a sum of anything else would silently read it.
+            if (sum && !node.path("field").asText("amount").equals("amount")) throw new IllegalArgumentException("only sums of amount are supported, got " + node.get("field").asText());
             sizeMs = node.get("sizeMs").asLong();
             slideMs = node.get("slideMs").asLong();
             filter = node.has("filter") ? new Filter(node.get("filter")) : null;
@@ -123,6 +125,7 @@ public final class Workloads implements Serializable {
         kaOp = ka.get("op").asText();
         kaTypes = typeSet(ka.get("types"), allTypes);
         kaSum = ka.get("fn").asText().equals("sum");
+        if (kaSum && !ka.path("field").asText("amount").equals("amount")) throw new IllegalArgumentException("only sums of amount are supported, got " + ka.get("field").asText());
         kaSizeMs = ka.get("sizeMs").asLong();
         kaSlideMs = ka.get("slideMs").asLong();
         kaThreshold = ka.get("threshold").asDouble();
