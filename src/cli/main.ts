@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfig, type PortraitConfig } from '../config/index.js';
-import { validateTagDocument } from '../definitions/index.js';
 import { PortraitError } from '../errors/index.js';
 import { replayFile, defaultReplayOptions } from '../ingest/index.js';
 import { defaultCatalog, missingServerNodeFlags, openEmbeddedSystem, startServer } from '../runtime/index.js';
+import { readText, usage } from './command-line.js';
+import { definitionsCommand, rulesCommand } from './definition-commands.js';
+import { DEFAULT_TIMEOUT_MS, ServerUnreachableError, report, request, type ServerAnswer, type ServerOptions } from './server-client.js';
+import { validateFile } from './validate-command.js';
 
 const USAGE = `portrait — real-time user profiles and tags
 
@@ -19,13 +21,24 @@ Usage:
       Replay a CSV or NDJSON file. With --url, send it to a running server; otherwise
       open the data directory (no server may hold it), replay, wait until processed.
   portrait validate FILE
-      Validate tag definition documents (one object or an array) against the schema and catalog.
+      Validate tag and rule documents (one object, an array, or an export document)
+      against the schemas and catalog; every problem is shown with its path.
   portrait tags list|get ID|create FILE|update ID FILE|online ID|offline ID|archive ID|versions ID|export [--url URL]
       Manage tag definitions on a running server.
+  portrait rules list|get ID|create FILE|update ID FILE|start ID|stop ID|archive ID|delete ID|versions ID [--url URL]
+      Manage rules on a running server: start puts a rule online, stop takes it offline.
+  portrait definitions export [FILE] | import FILE [--url URL]
+      Export every tag and rule (status and version history) as one document, to FILE or
+      stdout; import such a document into a server (latest versions and statuses).
   portrait profile ID [--tags a,b] [--url URL]
       Read a profile from a running server.
   portrait bench [ARGS…]
       Run the benchmarks (same as npm run bench).
+
+Commands that talk to a running server use --url URL (or PORTRAIT_URL, else
+http://127.0.0.1:$PORT, port 8080 by default) and wait at most --timeout MS (default 60000)
+for each answer. A refusal prints its code and field paths on stderr and exits with 1;
+a usage error, an unreachable server or a timeout exits with 2.
 
 Settings come from --config FILE (or PORTRAIT_CONFIG), then environment variables
 (PORT, HOST, PORTRAIT_DATA_DIR, PORTRAIT_PARTITIONS, PORTRAIT_DEMO, …), then flags.`;
@@ -38,6 +51,7 @@ const options = {
   schema: { type: 'string' },
   'time-shift': { type: 'string' },
   url: { type: 'string' },
+  timeout: { type: 'string' },
   tags: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -59,10 +73,17 @@ async function main(argv: string[]): Promise<number> {
       return serve(flags);
     case 'replay':
       return replay(args, flags);
-    case 'validate':
-      return validate(args);
+    case 'validate': {
+      const file = args[0];
+      if (file === undefined) throw usage('validate needs a FILE');
+      return validateFile(file, defaultCatalog);
+    }
     case 'tags':
       return tags(args, flags);
+    case 'rules':
+      return rulesCommand(args, serverOptions(flags));
+    case 'definitions':
+      return definitionsCommand(args, serverOptions(flags));
     case 'profile':
       return profile(args, flags);
     default:
@@ -109,7 +130,7 @@ async function replay(args: string[], flags: Flags): Promise<number> {
   if (file === undefined) throw usage('replay needs a FILE');
   const timeShiftMs = flags['time-shift'] === undefined ? 0 : Number(flags['time-shift']);
   if (!Number.isFinite(timeShiftMs)) throw usage(`--time-shift must be a number of milliseconds, got "${flags['time-shift']}"`);
-  if (flags.url !== undefined) return replayOverHttp(file, flags.url, flags.schema);
+  if (flags.url !== undefined) return replayOverHttp(file, serverOptions(flags), flags.schema);
   const config = configFrom(flags);
   const system = await openEmbeddedSystem(config);
   try {
@@ -133,7 +154,7 @@ async function replay(args: string[], flags: Flags): Promise<number> {
   return 0;
 }
 
-async function replayOverHttp(file: string, url: string, schema: string | undefined): Promise<number> {
+async function replayOverHttp(file: string, server: ServerOptions, schema: string | undefined): Promise<number> {
   const { readLines } = await import('../ingest/index.js');
   const csv = schema !== undefined && file.endsWith('.csv');
   let accepted = 0;
@@ -142,7 +163,7 @@ async function replayOverHttp(file: string, url: string, schema: string | undefi
   const send = async (): Promise<void> => {
     if (chunk.length === 0) return;
     const query = schema === undefined ? '' : `?schema=${encodeURIComponent(schema)}`;
-    const res = await request(url, 'POST', `/v1/events${query}`, `${chunk.join('\n')}\n`, csv ? 'text/csv' : 'application/x-ndjson');
+    const res = await request(server, 'POST', `/v1/events${query}`, `${chunk.join('\n')}\n`, csv ? 'text/csv' : 'application/x-ndjson');
     const body = res.body as { accepted?: number; rejected?: number };
     if (res.status === 200) {
       accepted += body.accepted ?? 0;
@@ -166,37 +187,8 @@ async function replayOverHttp(file: string, url: string, schema: string | undefi
   return 0;
 }
 
-function validate(args: string[]): number {
-  const file = args[0];
-  if (file === undefined) throw usage('validate needs a FILE');
-  const text = readText(file);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err: unknown) {
-    // A file that is not JSON is a failed validation like any other, not a crash with a stack trace.
-    process.stdout.write(`error  ${file}: PRT_DEF_INVALID the file is not valid JSON: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const docs = Array.isArray(parsed) ? parsed : [parsed];
-  let failed = 0;
-  docs.forEach((doc, i) => {
-    const label = Array.isArray(parsed) ? `${file}[${i}]` : file;
-    try {
-      const ok = validateTagDocument(doc, defaultCatalog);
-      process.stdout.write(`ok     ${label} (tag "${ok.id}")\n`);
-    } catch (err: unknown) {
-      if (!(err instanceof PortraitError)) throw err;
-      failed++;
-      process.stdout.write(`error  ${label}: ${err.code} ${err.message}\n`);
-      for (const d of err.details ?? []) process.stdout.write(`         ${d.path || '/'} ${d.message}\n`);
-    }
-  });
-  return failed === 0 ? 0 : 1;
-}
-
 async function tags(args: string[], flags: Flags): Promise<number> {
-  const url = serverUrl(flags);
+  const server = serverOptions(flags);
   const [verb, a, b] = args;
   const readDoc = (path: string | undefined): string => {
     if (path === undefined) throw usage(`tags ${verb} needs a FILE`);
@@ -206,70 +198,48 @@ async function tags(args: string[], flags: Flags): Promise<number> {
     if (id === undefined) throw usage(`tags ${verb} needs an ID`);
     return encodeURIComponent(id);
   };
-  let res: { status: number; body: unknown };
+  let res: ServerAnswer;
   switch (verb) {
-    case 'list': res = await request(url, 'GET', '/v1/tags'); break;
-    case 'get': res = await request(url, 'GET', `/v1/tags/${need(a)}`); break;
-    case 'versions': res = await request(url, 'GET', `/v1/tags/${need(a)}/versions`); break;
-    case 'create': res = await request(url, 'POST', '/v1/tags', readDoc(a)); break;
-    case 'update': res = await request(url, 'PUT', `/v1/tags/${need(a)}`, readDoc(b)); break;
+    case 'list': res = await request(server, 'GET', '/v1/tags'); break;
+    case 'get': res = await request(server, 'GET', `/v1/tags/${need(a)}`); break;
+    case 'versions': res = await request(server, 'GET', `/v1/tags/${need(a)}/versions`); break;
+    case 'create': res = await request(server, 'POST', '/v1/tags', readDoc(a)); break;
+    case 'update': res = await request(server, 'PUT', `/v1/tags/${need(a)}`, readDoc(b)); break;
     case 'online':
     case 'offline':
-    case 'archive': res = await request(url, 'POST', `/v1/tags/${need(a)}/${verb}`); break;
-    case 'export': res = await request(url, 'GET', '/v1/definitions:export'); break;
+    case 'archive': res = await request(server, 'POST', `/v1/tags/${need(a)}/${verb}`); break;
+    case 'export': res = await request(server, 'GET', '/v1/definitions:export'); break;
     default: throw usage(`unknown tags subcommand "${verb ?? ''}"`);
   }
-  process.stdout.write(`${JSON.stringify(res.body, null, 2)}\n`);
-  return res.status < 300 ? 0 : 1;
+  return report(`tags ${verb}`, res);
 }
 
 async function profile(args: string[], flags: Flags): Promise<number> {
   const id = args[0];
   if (id === undefined) throw usage('profile needs an ID');
   const query = flags.tags === undefined ? '' : `?tags=${encodeURIComponent(flags.tags)}`;
-  const res = await request(serverUrl(flags), 'GET', `/v1/profiles/${encodeURIComponent(id)}${query}`);
-  process.stdout.write(`${JSON.stringify(res.body, null, 2)}\n`);
-  return res.status < 300 ? 0 : 1;
+  return report('profile', await request(serverOptions(flags), 'GET', `/v1/profiles/${encodeURIComponent(id)}${query}`));
 }
 
-function serverUrl(flags: Flags): string {
-  return flags.url ?? process.env.PORTRAIT_URL ?? `http://127.0.0.1:${process.env.PORT ?? 8080}`;
-}
-
-async function request(base: string, method: string, path: string, body?: string, contentType = 'application/json'): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(new URL(path, base), {
-    method,
-    headers: body === undefined ? {} : { 'content-type': contentType },
-    ...(body === undefined ? {} : { body }),
-    signal: AbortSignal.timeout(60_000),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
+/** The server a command talks to: --url, else PORTRAIT_URL, else this machine on PORT; and --timeout. */
+function serverOptions(flags: Flags): ServerOptions {
+  const url = flags.url ?? process.env.PORTRAIT_URL ?? `http://127.0.0.1:${process.env.PORT ?? 8080}`;
+  let protocol: string;
   try {
-    parsed = JSON.parse(text);
+    protocol = new URL(url).protocol;
   } catch {
-    // not JSON: show the text
+    throw usage(`the server URL (--url or PORTRAIT_URL) must be an http:// or https:// URL, got "${url}"`);
   }
-  return { status: res.status, body: parsed };
+  if (protocol !== 'http:' && protocol !== 'https:') throw usage(`the server URL (--url or PORTRAIT_URL) must be an http:// or https:// URL, got "${url}"`);
+  const timeoutMs = flags.timeout === undefined ? DEFAULT_TIMEOUT_MS : Number(flags.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw usage(`--timeout must be a positive whole number of milliseconds, got "${flags.timeout}"`);
+  return { url, timeoutMs };
 }
 
 function runBench(args: string[]): number {
   const script = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
   const result = spawnSync(process.execPath, ['--expose-gc', script, ...args], { stdio: 'inherit' });
   return result.status ?? 1;
-}
-
-/** Reads a text file named on the command line; a missing or unreadable one is a usage error, not a stack trace. */
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err: unknown) {
-    throw usage(`cannot read ${path}: ${(err as Error).message}`);
-  }
-}
-
-function usage(message: string): PortraitError {
-  return new PortraitError('PRT_SERVING_BAD_REQUEST', `${message} (see portrait help)`);
 }
 
 function round(n: number): number {
@@ -283,6 +253,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof PortraitError) {
       process.stderr.write(`portrait: ${err.code}: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof ServerUnreachableError) {
+      process.stderr.write(`portrait: ${err.message}\n`);
       process.exitCode = 2;
     } else {
       process.stderr.write(`portrait: ${(err as Error).stack ?? String(err)}\n`);

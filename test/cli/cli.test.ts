@@ -4,48 +4,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { environmentSettings, loadConfig } from '../../src/config/index.js';
+import { loadConfig } from '../../src/config/index.js';
 import { openEmbeddedSystem } from '../../src/runtime/embedded-system.js';
 import { BATCH_NODE_FLAGS, SERVER_NODE_FLAGS, missingServerNodeFlags } from '../../src/runtime/index.js';
 import { cleanup, tempDir } from '../helpers/system.js';
+import { cli, fixture, portrait } from './portrait-cli.js';
 
 afterEach(cleanup);
-
-const cli = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 beforeAll(() => {
   // These tests run the compiled CLI, as users do; `npm test` builds it first (pretest).
   if (!existsSync(cli)) throw new Error(`${cli} does not exist: run \`npm run build\` before these tests`);
 });
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `portrait ARGS` with a clean Portrait environment plus `env`; kills it after `timeoutMs`. */
-function portrait(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
-  const base: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of [...Object.keys(environmentSettings), 'PORTRAIT_CONFIG', 'PORTRAIT_URL']) delete base[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`portrait ${args.join(' ')} did not exit within ${timeoutMs} ms; stdout: ${stdout} stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('portrait serve: invalid configuration', () => {
   it('PORT=abc exits non-zero naming the setting port and the variable PORT', async () => {
@@ -182,6 +152,8 @@ describe('portrait usage', () => {
     const help = await portrait(['help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('portrait serve');
+    expect(help.stdout).toContain('portrait rules list|get ID|create FILE|update ID FILE|start ID|stop ID|archive ID|delete ID|versions ID');
+    expect(help.stdout).toContain('portrait definitions export [FILE] | import FILE');
     const unknown = await portrait(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
