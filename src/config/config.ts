@@ -46,6 +46,12 @@ export interface PortraitConfig {
     latePolicy: 'count' | 'deadletter' | 'apply';
     /** Remove an entity's state after this long without events (event time); 0 = keep. */
     stateTtlMs: number;
+    /**
+     * Partial matches of a decision rule with no `limits.stateTtl`, no window and a sequence
+     * without `within` expire after this long without an event of their key (the rule's time);
+     * 0 = keep (bounded per key by `maxPartialMatches` only).
+     */
+    defaultRuleStateTtlMs: number;
     checkpointIntervalMs: number;
     maxBatchRecords: number;
     /** Changed profiles are written to the profile store at most this often, ms (reads through the API are always current). */
@@ -85,7 +91,7 @@ export const defaultConfig: PortraitConfig = deepFreeze({
   demo: { enabled: false, eventsPerSecond: 200, users: 5_000, seed: 42 },
   ingest: { maxBodyBytes: 10 * 1024 * 1024, maxFutureMs: 3_600_000, maxLagRecords: 5_000_000, markIntervalMs: 200, idleAdvanceMs: 0, additionalFields: 'keep' },
   log: { segmentBytes: 64 * 1024 * 1024, fsync: 'batch' },
-  engine: { outOfOrdernessMs: 5_000, allowedLatenessMs: 60_000, latePolicy: 'count', stateTtlMs: 0, checkpointIntervalMs: 10_000, maxBatchRecords: 4_096, profileFlushIntervalMs: 10_000 },
+  engine: { outOfOrdernessMs: 5_000, allowedLatenessMs: 60_000, latePolicy: 'count', stateTtlMs: 0, defaultRuleStateTtlMs: 604_800_000, checkpointIntervalMs: 10_000, maxBatchRecords: 4_096, profileFlushIntervalMs: 10_000 },
   decisions: { file: '', webhookUrl: '', webhookTimeoutMs: 5_000 },
   definitions: { store: 'pglite', postgresUrl: 'postgres://postgres@127.0.0.1:5432/postgres', pollIntervalMs: 1_000 },
   serving: { maxBatchKeys: 1_000, waitTimeoutMs: 10_000 },
@@ -133,6 +139,7 @@ export const configSchema = {
         allowedLatenessMs: int(0),
         latePolicy: { enum: ['count', 'deadletter', 'apply'] },
         stateTtlMs: int(0),
+        defaultRuleStateTtlMs: int(0),
         checkpointIntervalMs: int(100),
         maxBatchRecords: int(1, 1_000_000),
         profileFlushIntervalMs: int(1, 3_600_000),

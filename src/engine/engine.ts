@@ -5,7 +5,7 @@ import type { CheckpointStore, DeadLetterSink, DecisionSink, ProfileSink, Record
 import { decodeRecord } from './record-codec.js';
 import { partitionOf } from './partitioner.js';
 import { PartitionTask, type PartitionCounters, type TimePolicy } from './internal/partition-task.js';
-import type { RuleCounters } from './internal/rule-runtime.js';
+import { DEFAULT_RULE_STATE_TTL_MS, type RuleCounters } from './internal/rule-runtime.js';
 
 /** A source of wall-clock time, injected so tests control it. */
 export interface Clock {
@@ -40,6 +40,7 @@ export const defaultEngineOptions: EngineOptions = Object.freeze({
   allowedLatenessMs: 60_000,
   latePolicy: 'count',
   stateTtlMs: 0,
+  defaultRuleStateTtlMs: DEFAULT_RULE_STATE_TTL_MS,
   checkpointIntervalMs: 10_000,
   maxBatchRecords: 4_096,
   liveFeedMaxRecords: 200_000,
@@ -690,6 +691,7 @@ function addCounters(into: RuleCounters, c: RuleCounters): void {
   into.late += c.late;
   into.missingKey += c.missingKey;
   into.droppedPartialMatches += c.droppedPartialMatches;
+  into.expiredPartialMatches += c.expiredPartialMatches;
   into.keys += c.keys;
   into.sharedWith = Math.max(into.sharedWith, c.sharedWith);
 }

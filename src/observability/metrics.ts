@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CheckpointInfo, EngineStats } from '../engine/index.js';
+import type { CheckpointInfo, EngineStats, RuleCounters } from '../engine/index.js';
 import type { IngestCounters } from '../ingest/index.js';
 
 /** What the metrics read at scrape time. */
@@ -8,6 +8,8 @@ export interface MetricSources {
   ingestCounters(): IngestCounters;
   deadLetterCount(): number;
   profileCount(): number;
+  /** Definitions online in the store whose stored documents do not compile (so they do not run). */
+  invalidDefinitions(): ReadonlyArray<{ kind: 'tag' | 'rule' }>;
   /** Wall clock, epoch ms. */
   now(): number;
 }
@@ -125,6 +127,41 @@ export function createMetrics(sources: MetricSources): Metrics {
   perPartition('portrait_engine_watermark_ms', 'Event-time watermark, epoch ms.', (p) => p.watermark, 'gauge');
   perPartition('portrait_engine_watermark_delay_seconds', 'Wall clock minus watermark, seconds.', (p) => (sources.now() - p.watermark) / 1000, 'gauge');
   perPartition('portrait_engine_stream_time_ms', 'Highest event time seen, epoch ms.', (p) => p.streamTime, 'gauge');
+
+  // One series per online rule (operators define rules, so the label stays small); a rule that
+  // stops or is deleted leaves the engine's counters and, at the next scrape, these series.
+  const perRule = (name: string, help: string, read: (r: RuleCounters) => number, kind: 'counter' | 'gauge'): void => {
+    const Type = kind === 'counter' ? Counter : Gauge;
+    new Type({
+      name,
+      help,
+      labelNames: ['rule'],
+      registers: [registry],
+      collect(this: Counter<'rule'> | Gauge<'rule'>) {
+        this.reset();
+        for (const r of sources.engineStats().rules) {
+          if (this instanceof Counter) this.inc({ rule: r.id }, read(r));
+          else this.set({ rule: r.id }, read(r));
+        }
+      },
+    });
+  };
+  perRule('portrait_rule_decisions_total', 'Decisions of an online rule.', (r) => r.decisions, 'counter');
+  perRule('portrait_rule_errors_total', 'Expressions of an online rule that failed at run time (counted as false; the rule shows as degraded).', (r) => r.errors, 'counter');
+  perRule('portrait_rule_partial_matches_dropped_total', 'Partial matches of an online rule dropped at limits.maxPartialMatches.', (r) => r.droppedPartialMatches, 'counter');
+  perRule('portrait_rule_partial_matches_expired_total', 'Partial matches of an online rule dropped because their key had no event for the state TTL.', (r) => r.expiredPartialMatches, 'counter');
+  perRule('portrait_rule_keys', "Keys holding state in an online rule's key space.", (r) => r.keys, 'gauge');
+
+  new Gauge({
+    name: 'portrait_definitions_invalid',
+    help: 'Definitions online in the store whose stored document does not compile, so they do not run.',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const invalid = sources.invalidDefinitions();
+      for (const kind of ['tag', 'rule'] as const) this.set({ kind }, invalid.filter((d) => d.kind === kind).length);
+    },
+  });
 
   new Counter({
     name: 'portrait_tag_errors_total',

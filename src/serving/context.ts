@@ -54,6 +54,8 @@ export interface RuleCountersView {
   late: number;
   missingKey: number;
   droppedPartialMatches: number;
+  /** Partial matches dropped because their key had no event for the rule's state TTL. */
+  expiredPartialMatches: number;
   keys: number;
   /** Rules (this one included) computed together with it; 1 when it runs alone. */
   sharedWith: number;

@@ -5,7 +5,7 @@ import { BinaryReader, BinaryWriter } from '../binary.js';
 import { StoreError } from '../../errors/index.js';
 import type { DeadLetter, Decision, EncodedProfile, EntitySnapshot, PartitionCheckpointChange, PartitionCheckpointMeta, Profile, ProfileTag, TagValue } from '../ports.js';
 import { partitionOf } from '../partitioner.js';
-import { RULE_STATE_PREFIX, RuleRuntime, type RuleCounters, type RuleHost } from './rule-runtime.js';
+import { DEFAULT_RULE_STATE_TTL_MS, RULE_STATE_PREFIX, RuleRuntime, type RuleCounters, type RuleHost } from './rule-runtime.js';
 import { createStatisticOperator, type StatisticOperator } from './statistic-operators.js';
 import { RuleOperator } from './rule-operator.js';
 import { TimerQueue } from './timer-queue.js';
@@ -22,6 +22,13 @@ export interface TimePolicy {
   readonly latePolicy: 'count' | 'deadletter' | 'apply';
   /** Entities with no event for this long (in event time, against the watermark) lose their state; 0 disables. */
   readonly stateTtlMs: number;
+  /**
+   * State TTL (ms, in the rule's time) of the partial matches of decision
+   * rules with no `limits.stateTtl`, no window and a sequence without
+   * `within`; 0 keeps them as long as the NFA does.
+   * @defaultValue 604800000 (7 days)
+   */
+  readonly defaultRuleStateTtlMs?: number;
 }
 
 /** A component with timers: called when one of its timers fires. */
@@ -201,7 +208,7 @@ export class PartitionTask implements RuleHost {
   private stateNumbers = new Map<string, number>();
 
   constructor(readonly partition: number, private readonly time: TimePolicy, readonly partitionCount = 1) {
-    this.rules = new RuleRuntime(this);
+    this.rules = new RuleRuntime(this, { defaultStateTtlMs: time.defaultRuleStateTtlMs ?? DEFAULT_RULE_STATE_TTL_MS });
   }
 
   /** Number of entities with state. */

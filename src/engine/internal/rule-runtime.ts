@@ -45,6 +45,8 @@ export interface RuleCounters {
   missingKey: number;
   /** Partial matches dropped at `maxPartialMatches`. */
   droppedPartialMatches: number;
+  /** Partial matches dropped because their key had no event for the rule's state TTL. */
+  expiredPartialMatches: number;
   /** Keys with state. */
   keys: number;
   /**
@@ -64,6 +66,23 @@ const MEMBERS_KEY = '\u0000members';
 const INITIAL_CAPACITY = 64;
 /** Prefix of rule state keys in checkpoints; entity keys never start with NUL. */
 export const RULE_STATE_PREFIX = '\u0000r\u0000';
+/**
+ * Default state TTL of the partial matches of a rule that sets no
+ * `limits.stateTtl` and has a sequence without `within` (and no window to
+ * take a TTL from): 7 days, so no input makes rule state grow without bound.
+ */
+export const DEFAULT_RULE_STATE_TTL_MS = 7 * 86_400_000;
+
+/** Options of a {@link RuleRuntime}. */
+export interface RuleRuntimeOptions {
+  /**
+   * State TTL (ms, in the rule's time) of the partial matches of rules that
+   * have no other bound on them (see {@link DEFAULT_RULE_STATE_TTL_MS}); 0
+   * keeps them as long as the NFA does.
+   * @defaultValue {@link DEFAULT_RULE_STATE_TTL_MS}
+   */
+  readonly defaultStateTtlMs?: number;
+}
 
 interface Output {
   seq: number;
@@ -81,8 +100,12 @@ class SharedSequence {
   readonly family: CepFamily;
   readonly nfa: CepNfa;
   readonly types: ReadonlySet<string>;
-  /** Per member index: the rule, the index of the sequence in it and its window (`within`, ms). */
-  members: Array<{ rule: RuleOp; seq: number; within: number } | undefined> = [];
+  /** Per member index: the rule, the index of the sequence in it, its window (`within`, ms) and its rule's state TTL (ms; 0: none). */
+  members: Array<{ rule: RuleOp; seq: number; within: number; ttl: number } | undefined> = [];
+  /** The members' state TTLs, distinct and ascending (none of 0). */
+  ttls: number[] = [];
+  /** Per entry of {@link ttls}, the members with that TTL (a bit set). */
+  ttlMembers: number[][] = [];
   states: Array<CepState | undefined> = [];
   readonly sink: CepSink = createCepSink();
 
@@ -96,8 +119,34 @@ class SharedSequence {
     const spec = rule.spec.sequences[seq]!;
     const within = spec.pattern.withinMs ?? 0;
     const index = this.family.add(spec.share!.parameter, conditionAt(spec, spec.share!.slot), within);
-    this.members[index] = { rule, seq, within };
+    this.members[index] = { rule, seq, within, ttl: rule.stateTtlMs };
     return index;
+  }
+
+  /** Brings {@link ttls} up to date after members joined or left. */
+  refreshTtls(): void {
+    const ttls = new Set<number>();
+    for (const m of this.members) if (m !== undefined && m.ttl > 0) ttls.add(m.ttl);
+    this.ttls = [...ttls].sort((a, b) => a - b);
+    this.ttlMembers = this.ttls.map((ttl) => this.membersWithTtl(ttl));
+  }
+
+  /** The members whose state TTL is `ttl` (a bit set). */
+  private membersWithTtl(ttl: number): number[] {
+    const mask: number[] = [];
+    this.members.forEach((m, i) => {
+      if (m === undefined || m.ttl !== ttl) return;
+      while (mask.length <= i >>> 5) mask.push(0);
+      mask[i >>> 5]! |= 1 << (i & 31);
+    });
+    return mask;
+  }
+
+  /** The first expiry of a member's state after `now`, for a key whose latest event was at `last` (NO_TIMER when none). */
+  nextExpiry(last: number, now: number): number {
+    const ttls = this.ttls;
+    for (let i = 0; i < ttls.length; i++) if (last + ttls[i]! > now) return last + ttls[i]!;
+    return NO_TIMER;
   }
 
   /** Takes members out, their bits out of every key's partial matches first; returns the keys that changed. */
@@ -194,6 +243,8 @@ class KeySpace {
   private stamp = 0;
   /** Keys are dropped this long after their last event; 0 keeps keys with aggregates. */
   ttlMs = 0;
+  /** The shortest state TTL of partial matches of the space's rules (ms; Infinity: none expire). */
+  seqTtlMs = Infinity;
   /** Position in the runtime's list of spaces (timer owner id). */
   index = 0;
   private slots = new Map<string, number>();
@@ -313,6 +364,10 @@ class KeySpace {
       this.markDirty(slot);
       affected.push(slot);
     }
+    let seqTtl = Infinity;
+    for (const rule of this.seqRules) if (rule.stateTtlMs > 0) seqTtl = Math.min(seqTtl, rule.stateTtlMs);
+    for (const seq of this.seqs.values()) if (seq.ttls.length > 0) seqTtl = Math.min(seqTtl, seq.ttls[0]!);
+    this.seqTtlMs = seqTtl;
     this.routes = new Map();
     const route = (type: string) => {
       let r = this.routes.get(type);
@@ -395,6 +450,7 @@ class KeySpace {
         this.tablesDirty = true;
       });
     }
+    for (const seq of this.seqs.values()) seq.refreshTtls();
     // A shared sequence no rule uses any more goes with its state.
     let gone = false;
     for (const [key, seq] of this.seqs) {
@@ -546,14 +602,21 @@ class KeySpace {
     const buffer = this.buffers[slot];
     if (buffer !== undefined) for (const e of buffer) if (e.time < next) next = e.time;
     const act = this.active[slot];
+    // Partial matches expire this long after the key's latest event; an expiry already passed is
+    // not armed again (see the aggregates' below): it is applied at the key's next moment.
+    const last = this.lastTime[slot]!;
     if (act !== undefined) for (const rule of act) {
       const t = rule.nextTimer(slot);
       if (t < next) next = t;
+      const expiry = last + rule.stateTtlMs;
+      if (rule.stateTtlMs > 0 && expiry > now && expiry < next) next = expiry;
     }
     const seqs = this.activeSeqs[slot];
     if (seqs !== undefined) for (const seq of seqs) {
       const t = seq.nfa.nextTimerAt(seq.states[slot]);
       if (t < next) next = t;
+      const expiry = seq.nextExpiry(last, now);
+      if (expiry < next) next = expiry;
     }
     if (this.aggs.length > 0 && this.ttlMs > 0) {
       const expiry = this.lastTime[slot]! + this.ttlMs;
@@ -573,6 +636,9 @@ class KeySpace {
   moment(host: RuleHost, slot: number, event: Event | null, ts: number): void {
     this.touch(slot);
     const key = this.keys[slot]!;
+    // Partial matches of a key with no event for their rule's state TTL are gone before this
+    // moment's event or time counts (key time: the same whether a timer or the next event sees it first).
+    if (ts - this.lastTime[slot]! >= this.seqTtlMs && (this.active[slot] !== undefined || this.activeSeqs[slot] !== undefined)) this.expire(host, slot, key, ts);
     // Key-local time: the latest event time (state expiry counts from it), or a timer's time.
     if (event !== null && ts > this.lastTime[slot]!) this.lastTime[slot] = ts;
     const now = Math.max(this.lastTime[slot]!, ts);
@@ -623,6 +689,54 @@ class KeySpace {
 
   /** Rules given output by shared sequences in the current moment. */
   private readonly touched: RuleOp[] = [];
+
+  /**
+   * Drops the key's partial matches of every rule whose state TTL passed
+   * since the key's latest event (by `at`, key time), counting them. Each
+   * rule's sequences first advance to the instant its state expired, so what
+   * was due by then (timeouts, absences) is decided as usual; the completed
+   * matches the dropped partial matches held back are decided as of that
+   * instant too.
+   */
+  private expire(host: RuleHost, slot: number, key: string, at: number): void {
+    const last = this.lastTime[slot]!;
+    const idle = at - last;
+    const stamp = ++this.stamp;
+    const touched = this.touched;
+    const act = this.active[slot];
+    if (act !== undefined) {
+      for (const rule of act) {
+        if (rule.stateTtlMs <= 0 || rule.stateTtlMs > idle || !rule.expire(slot, last + rule.stateTtlMs) || rule.given === stamp) continue;
+        rule.given = stamp;
+        touched.push(rule);
+      }
+    }
+    const seqs = this.activeSeqs[slot];
+    if (seqs !== undefined) {
+      for (const seq of seqs) {
+        const ttls = seq.ttls;
+        // Members with a shorter TTL expire first, each group as of its own instant.
+        for (let i = 0; i < ttls.length && ttls[i]! <= idle && seq.states[slot] !== undefined; i++) {
+          const expiredAt = last + ttls[i]!;
+          const sink = seq.sink;
+          let state = seq.nfa.advanceTimeInto(seq.states[slot], expiredAt, sink);
+          state = seq.nfa.expireInto(state, sink, seq.ttlMembers[i]!);
+          seq.states[slot] = state;
+          for (const m of sink.expiredMembers) {
+            const member = seq.members[m];
+            if (member !== undefined) member.rule.counters.expiredPartialMatches++;
+          }
+          for (const m of sink.matches) this.give(seq, 'match', m, expiredAt, stamp);
+          for (const t of sink.timeouts) this.give(seq, 'timeout', t, expiredAt, stamp);
+          clearCepSink(sink);
+        }
+      }
+    }
+    if (touched.length === 0) return;
+    const now = Math.max(this.lastTime[slot]!, at);
+    for (const rule of touched) rule.moment(host, this, slot, key, null, at, now);
+    touched.length = 0;
+  }
 
   /** The rules evaluated together (see ConditionFamily). */
   private families: ConditionFamily[] = [];
@@ -974,6 +1088,15 @@ class RuleOp {
   readonly seqTypes: Array<ReadonlySet<string>>;
   /** Event types the sequences the rule runs alone read. */
   readonly ownTypes: ReadonlySet<string>;
+  /**
+   * How long the rule's partial matches outlive their key's latest event (ms,
+   * in the rule's time): `limits.stateTtl` (or its default from the rule's
+   * windows); without one, the runtime's default when a sequence has no
+   * `within`; 0: as long as the NFA keeps them. Also 0 when every sequence
+   * has a `within` no longer than the TTL: a partial match starts at or
+   * before its key's latest event, so its window drops it first.
+   */
+  readonly stateTtlMs: number;
   /** Per sequence, the shared sequence it runs in and its member index there (wired by the key space). */
   readonly shared: Array<{ seq: SharedSequence; member: number } | undefined>;
   /** Outputs shared sequences gave the rule in the current moment. */
@@ -1000,9 +1123,29 @@ class RuleOp {
   private decisionSeq = 0;
   private decisionOffset = -1;
 
-  /** @param noteUntimedError called when an error happens before the partition knows the processing time. */
-  constructor(public spec: RuleSpec, private readonly noteUntimedError: () => void) {
-    this.counters = { id: spec.id, version: spec.version, evaluations: 0, decisions: 0, errors: 0, lastError: undefined, lastErrorAt: 0, late: 0, missingKey: 0, droppedPartialMatches: 0, keys: 0, sharedWith: 1 };
+  /**
+   * @param noteUntimedError called when an error happens before the partition knows the processing time.
+   * @param defaultStateTtlMs see {@link RuleRuntimeOptions.defaultStateTtlMs}
+   */
+  constructor(public spec: RuleSpec, private readonly noteUntimedError: () => void, defaultStateTtlMs: number) {
+    this.counters = {
+      id: spec.id,
+      version: spec.version,
+      evaluations: 0,
+      decisions: 0,
+      errors: 0,
+      lastError: undefined,
+      lastErrorAt: 0,
+      late: 0,
+      missingKey: 0,
+      droppedPartialMatches: 0,
+      expiredPartialMatches: 0,
+      keys: 0,
+      sharedWith: 1,
+    };
+    // The spec's TTL is part of the rule's computation (stateId), so it never changes under a RuleOp.
+    const ttl = spec.stateTtlMs > 0 ? spec.stateTtlMs : spec.sequences.some((s) => !((s.pattern.withinMs ?? 0) > 0)) ? defaultStateTtlMs : 0;
+    this.stateTtlMs = spec.sequences.every((s) => (s.pattern.withinMs ?? 0) > 0 && s.pattern.withinMs! <= ttl) ? 0 : ttl;
     this.nfas = spec.sequences.map((s) => (s.share === null ? new CepNfa(s.pattern) : undefined));
     this.seqTypes = spec.sequences.map((s) => new Set(s.eventTypes));
     this.ownTypes = new Set(spec.sequences.flatMap((s) => (s.share === null ? s.eventTypes : [])));
@@ -1023,6 +1166,29 @@ class RuleOp {
       if (nfa !== undefined && !nfa.isEmpty(this.nfaStates[j]![slot])) return false;
     }
     return true;
+  }
+
+  /**
+   * The key's state expired at `at`: the rule's sequences advance to `at`
+   * (timeouts and absences due by then), then their partial matches are
+   * dropped and counted. What that produced (those outputs, and completed
+   * matches the dropped partial matches held back) becomes outputs of the
+   * next {@link moment}, as of `at`. True when there are some.
+   */
+  expire(slot: number, at: number): boolean {
+    const sink = this.sink;
+    for (let j = 0; j < this.nfas.length; j++) {
+      const nfa = this.nfas[j];
+      const states = this.nfaStates[j]!;
+      if (nfa === undefined || states[slot] === undefined) continue;
+      states[slot] = nfa.expireInto(nfa.advanceTimeInto(states[slot], at, sink), sink);
+      this.counters.expiredPartialMatches += sink.expired;
+      const within = nfa.pattern.withinMs;
+      for (const m of sink.matches) this.pending.push({ seq: j, kind: 'match', match: m, time: within > 0 ? Math.max(m.lastTimestamp, Math.min(at, m.firstTimestamp + within)) : at });
+      for (const t of sink.timeouts) this.pending.push({ seq: j, kind: 'timeout', match: t, time: (t as CepTimeout).timeoutTimestamp });
+      clearCepSink(sink);
+    }
+    return this.pending.length > 0;
   }
 
   /** Keys with a partial match waiting. */
@@ -1272,7 +1438,11 @@ export class RuleRuntime {
     this.untimedErrors = true;
   };
 
-  constructor(private readonly host: RuleHost) {}
+  private readonly defaultStateTtlMs: number;
+
+  constructor(private readonly host: RuleHost, options: RuleRuntimeOptions = {}) {
+    this.defaultStateTtlMs = options.defaultStateTtlMs ?? DEFAULT_RULE_STATE_TTL_MS;
+  }
 
   /** Number of online rules. */
   get size(): number {
@@ -1298,7 +1468,7 @@ export class RuleRuntime {
         op.spec = spec;
         op.counters.version = spec.version;
       } else {
-        op = new RuleOp(spec, this.noteUntimedError);
+        op = new RuleOp(spec, this.noteUntimedError, this.defaultStateTtlMs);
         // A new version of a running rule carries its counters on.
         const previous = oldById.get(spec.id);
         if (previous !== undefined) Object.assign(op.counters, previous.counters, { version: spec.version, keys: 0 });
@@ -1523,9 +1693,17 @@ export class RuleRuntime {
     this.processingTimers.clear();
     for (const space of this.spaces) space.remapRestored();
     for (const space of this.spaces) {
+      const now = space.time === 'processing' ? this.host.processingTime : this.host.watermark;
+      const timers = space.time === 'processing' ? this.processingTimers : this.eventTimers;
       for (const [, slot] of space.entries()) {
         space.timerAt[slot] = NO_TIMER;
         this.schedule(space, slot);
+        // Partial matches whose state TTL has already run out (a shorter default TTL than the
+        // checkpoint's run had): expired by the next round of timers, not left until the key's next event.
+        if (now - space.lastTime[slot]! >= space.seqTtlMs && now < space.timerAt[slot]!) {
+          space.timerAt[slot] = now;
+          timers.push(now, slot, space.index);
+        }
       }
     }
   }

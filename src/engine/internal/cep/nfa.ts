@@ -72,6 +72,10 @@ export interface CepSink {
   readonly errorMembers: number[];
   /** For an NFA shared by a {@link CepFamily}: one member index per partial match dropped for that member. */
   readonly droppedMembers: number[];
+  /** Partial matches dropped because the key's state expired ({@link CepNfa.expireInto}). */
+  expired: number;
+  /** For an NFA shared by a {@link CepFamily}: one member index per partial match expired for that member. */
+  readonly expiredMembers: number[];
 }
 
 /** Output of one call, for callers that prefer a value to a sink. */
@@ -82,7 +86,7 @@ export interface CepStep extends CepSink {
 
 /** Creates an empty sink. */
 export function createCepSink(): CepSink {
-  return { matches: [], timeouts: [], dropped: 0, conditionErrors: 0, lastConditionError: undefined, errorMembers: [], droppedMembers: [] };
+  return { matches: [], timeouts: [], dropped: 0, conditionErrors: 0, lastConditionError: undefined, errorMembers: [], droppedMembers: [], expired: 0, expiredMembers: [] };
 }
 
 /** Empties a sink for reuse. */
@@ -94,6 +98,8 @@ export function clearCepSink(sink: CepSink): void {
   sink.lastConditionError = undefined;
   if (sink.errorMembers.length !== 0) sink.errorMembers.length = 0;
   if (sink.droppedMembers.length !== 0) sink.droppedMembers.length = 0;
+  sink.expired = 0;
+  if (sink.expiredMembers.length !== 0) sink.expiredMembers.length = 0;
 }
 
 /** True when the state holds nothing but the start state (the engine may drop it). */
@@ -425,6 +431,45 @@ export class CepNfa {
     }
     if (state !== undefined) state = this.advanceTimeInto(state, timestamp, sink);
     return this.processEventInto(state, event, timestamp, sink);
+  }
+
+  /**
+   * Drops the key's partial matches because its state expired: all of them,
+   * or for an NFA shared by a {@link CepFamily}, those of the members in
+   * `members` (a bit set; others keep theirs). They are counted in
+   * `sink.expired` (and `sink.expiredMembers`), reported neither as matches
+   * nor as timeouts. Completed matches a skip strategy held back behind them
+   * are released into `sink.matches`, as when `maxPartialMatches` drops them.
+   */
+  expireInto(state: CepState | undefined, sink: CepSink, members?: readonly number[]): CepState | undefined {
+    if (state === undefined) return undefined;
+    const pms = state.pm;
+    if (this.fam === null || members === undefined) {
+      sink.expired += pms.length;
+      pms.length = 0;
+    } else {
+      let n = 0;
+      for (let i = 0; i < pms.length; i++) {
+        const pm = pms[i]!;
+        const hit = maskAnd(pm.m!, members);
+        if (!maskEmpty(hit)) {
+          forEachMember(hit, (m) => {
+            sink.expired++;
+            sink.expiredMembers.push(m);
+          });
+          // Masks may be shared between partial matches: a new one, never a change in place.
+          pm.m = maskAndNot(pm.m!, members);
+          if (maskEmpty(pm.m)) continue;
+        }
+        pms[n++] = pm;
+      }
+      pms.length = n;
+    }
+    if (state.done.length > 0) {
+      if (this.potential.length !== 0) this.potential.length = 0;
+      this.emitCompleted(state, this.potential, sink);
+    }
+    return isCepStateEmpty(state) ? undefined : state;
   }
 
   /** {@link processInto} returning a fresh {@link CepStep}. */
@@ -1147,6 +1192,8 @@ function stepOf(state: CepState | undefined, sink: CepSink): CepStep {
     lastConditionError: sink.lastConditionError,
     errorMembers: sink.errorMembers,
     droppedMembers: sink.droppedMembers,
+    expired: sink.expired,
+    expiredMembers: sink.expiredMembers,
   };
 }
 
