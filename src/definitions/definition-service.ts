@@ -1,10 +1,10 @@
 import type { Clock, DefinitionSet, DefinitionSetResolver, RuleSpec, RuleTagSpec, TagSpec } from '../engine/index.js';
 import { emptyDefinitionSet } from '../engine/index.js';
-import { DefinitionError, NotFoundError, PortraitError } from '../errors/index.js';
+import { DefinitionError, NotFoundError, PortraitError, showValue, type ErrorCode, type ErrorDetail } from '../errors/index.js';
 import { compileExpression } from '../expr/index.js';
 import type { EventCatalog } from '../ingest/index.js';
 import { compileTag, withAllTagInputs, type CompiledTag } from './compile-tag.js';
-import type { DefinitionStore, DefinitionWrite, OnlineEntry, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
+import type { DefinitionKind, DefinitionStore, DefinitionWrite, OnlineEntry, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
 import type { DefinitionStatus, TagDocument } from './tag-document.js';
 import { validateTagDocument } from './validate-tag.js';
 import { compileRule } from './compile-rule.js';
@@ -35,6 +35,9 @@ const TRANSITIONS: Record<DefinitionStatus, ReadonlyArray<DefinitionStatus>> = {
   archived: [],
 };
 
+/** Every status a definition can have. */
+const STATUSES = Object.keys(TRANSITIONS) as DefinitionStatus[];
+
 /** Called after a change of the online set, with its revision. */
 export type OnlineChangeListener = (revision: number) => Promise<void> | void;
 
@@ -50,7 +53,7 @@ export class DefinitionService implements DefinitionSetResolver {
   private serving = new Map<string, ServingTag>();
   private latestRevision = 0;
   private readonly listeners: OnlineChangeListener[] = [];
-  private invalid = new Map<string, string>();
+  private invalid = new Map<string, InvalidDefinition>();
   /** Serialises writes so dependency checks see a consistent online set. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -103,9 +106,18 @@ export class DefinitionService implements DefinitionSetResolver {
     };
   }
 
-  /** Definitions online in the store whose documents fail to compile, with the reason; they are left out of the set. */
-  invalidDefinitions(): ReadonlyMap<string, string> {
-    return this.invalid;
+  /**
+   * Definitions online in the newest revision whose stored documents fail to
+   * compile (edited into the store by hand), with the reason. They are left
+   * out of the compiled set: nothing of them runs until a valid version is stored.
+   */
+  invalidDefinitions(): ReadonlyArray<InvalidDefinition> {
+    return [...this.invalid.values()];
+  }
+
+  /** The problem of one online definition left out of the compiled set, or undefined when it compiled. */
+  invalidDefinition(kind: DefinitionKind, id: string): InvalidDefinition | undefined {
+    return this.invalid.get(`${kind}:${id}`);
   }
 
   /** Registers a listener for changes of the online set. */
@@ -266,7 +278,9 @@ export class DefinitionService implements DefinitionSetResolver {
 
   /**
    * Stores a new version of a rule. An online rule switches to it at once; when
-   * the computation changed, the partial matches and windows of the old version are dropped.
+   * the computation changed, the partial matches of the old version are dropped,
+   * while aggregate windows, state of the key shared by identity with other
+   * versions and rules, carry over (see docs/rules.md, Lifecycle).
    */
   async updateRule(id: string, input: unknown): Promise<RuleView> {
     return this.serial(async () => {
@@ -336,7 +350,11 @@ export class DefinitionService implements DefinitionSetResolver {
    * differs) and its exported status, directly (import restores a state; a
    * draft may become offline without running). Everything is written in one
    * transaction as one revision, so the engine switches to the whole imported
-   * set at once — thousands of rules included — or nothing changes.
+   * set at once — thousands of rules included — or nothing changes. Every
+   * entry is checked before anything is written (kind, id, a known status,
+   * each version's document carrying the entry's id, the latest document
+   * valid); a `PRT_DEF_INVALID` names the first problem's path, e.g.
+   * `/definitions/3/status`, and lists all of them in `details`.
    * Returns what changed.
    */
   async importAll(input: unknown): Promise<{ created: string[]; updated: string[]; statusChanged: string[] }> {
@@ -347,21 +365,36 @@ export class DefinitionService implements DefinitionSetResolver {
     const created: string[] = [];
     const updated: string[] = [];
     const statusChanged: string[] = [];
-    const items = exported.definitions.map((d, i) => {
-      const latest = d.versions?.[d.versions.length - 1]?.document;
-      if ((d.kind !== 'tag' && d.kind !== 'rule') || typeof d.id !== 'string' || latest === undefined) {
-        throw new DefinitionError('PRT_DEF_INVALID', `import /definitions/${i} needs kind "tag" or "rule", an id and at least one version`, { path: `/definitions/${i}` });
-      }
-      return { kind: d.kind as 'tag' | 'rule', id: d.id, status: d.status, document: latest };
-    });
-    // Validate everything first, so an invalid document changes nothing.
-    for (const [i, item] of items.entries()) {
+    // Check every entry first, so an invalid one changes nothing, and report all problems at once.
+    const problems: ErrorDetail[] = [];
+    const items: ImportItem[] = [];
+    const seen = new Map<string, number>();
+    for (const [i, entry] of (exported.definitions as unknown[]).entries()) {
+      const item = checkImportEntry(entry, i, problems);
+      if (item === undefined) continue;
+      const name = `${item.kind}:${item.id}`;
+      const first = seen.get(name);
+      if (first !== undefined) problems.push({ path: `/definitions/${i}/id`, message: `${item.kind} "${item.id}" appears twice (also at /definitions/${first})` });
+      else seen.set(name, i);
+      items.push(item);
+    }
+    if (problems.length > 0) {
+      const first = problems[0]!;
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+      throw new DefinitionError('PRT_DEF_INVALID', `import ${first.path} ${first.message}${more}`, { path: first.path, details: problems });
+    }
+    for (const item of items) {
       try {
         if (item.kind === 'tag') validateTagDocument(item.document, this.catalog);
         else validateRuleDocument(item.document, this.catalog);
       } catch (err: unknown) {
-        if (err instanceof DefinitionError) throw new DefinitionError(err.code, `import /definitions/${i}: ${err.message}`, { path: `/definitions/${i}/versions${err.path ?? ''}`, subject: item.id, ...(err.details === undefined ? {} : { details: err.details }) });
-        throw err;
+        if (!(err instanceof DefinitionError)) throw err;
+        const at = `/definitions/${item.index}/versions/${item.versionIndex}/document`;
+        throw new DefinitionError(err.code, `import ${at}${err.path ?? ''}: ${err.message}`, {
+          path: `${at}${err.path ?? ''}`,
+          subject: item.id,
+          ...(err.details === undefined ? {} : { details: err.details.map((d) => ({ path: `${at}${d.path}`, message: d.message })) }),
+        });
       }
     }
     return this.serial(async () => {
@@ -464,7 +497,7 @@ export class DefinitionService implements DefinitionSetResolver {
   private async compileSet(record: RevisionRecord): Promise<DefinitionSet> {
     const compiled: CompiledTag[] = [];
     const rules: RuleSpec[] = [];
-    const invalid = new Map<string, string>();
+    const invalid = new Map<string, InvalidDefinition>();
     for (const entry of record.online) {
       try {
         if (entry.kind === 'rule') rules.push(await this.compiledRule(entry));
@@ -472,7 +505,7 @@ export class DefinitionService implements DefinitionSetResolver {
       } catch (err: unknown) {
         // A document edited into the store by hand may be invalid: it is left out, never partly applied.
         if (!(err instanceof PortraitError) || err.code === 'PRT_STORE_UNAVAILABLE') throw err;
-        invalid.set(entry.id, err.message);
+        invalid.set(`${entry.kind}:${entry.id}`, Object.freeze({ kind: entry.kind, id: entry.id, version: entry.version, code: err.code, reason: err.message }));
       }
     }
     if (record.revision >= this.latestRevision) this.invalid = invalid;
@@ -487,6 +520,7 @@ export class DefinitionService implements DefinitionSetResolver {
     if (spec === undefined) {
       const version = await this.store.getVersion('rule', entry.id, entry.version);
       if (version === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `rule "${entry.id}" version ${entry.version} is missing from the store`, { subject: entry.id });
+      checkStoredId(version);
       spec = compileRule(version.document, entry.version, this.catalog);
       this.compiledRules.set(cacheKey, spec);
     }
@@ -499,6 +533,7 @@ export class DefinitionService implements DefinitionSetResolver {
     if (compiled === undefined) {
       const version = await this.store.getVersion(entry.kind, entry.id, entry.version);
       if (version === undefined) throw new NotFoundError('PRT_DEF_NOT_FOUND', `tag "${entry.id}" version ${entry.version} is missing from the store`, { subject: entry.id });
+      checkStoredId(version);
       compiled = compileTag(validateTagDocument(version.document, this.catalog), entry.version);
       this.compiled.set(cacheKey, compiled);
     }
@@ -604,6 +639,18 @@ export interface ServingTag {
   defaultValue: number | null;
 }
 
+/** An online definition whose stored document does not compile, left out of the compiled set. */
+export interface InvalidDefinition {
+  kind: DefinitionKind;
+  id: string;
+  /** The version online in the store. */
+  version: number;
+  /** Error code of the problem, e.g. `PRT_DEF_INVALID`. */
+  code: ErrorCode;
+  /** What is wrong, naming the field, e.g. `rule "x" /condition must …`. */
+  reason: string;
+}
+
 /** The document `exportAll` produces. */
 export interface DefinitionExport {
   format: 'portrait-definitions';
@@ -619,6 +666,65 @@ export interface DefinitionExport {
     updatedAt: string;
     versions: Array<{ version: number; createdAt: string; document: Record<string, unknown> }>;
   }>;
+}
+
+/** One checked entry of an import document: the latest exported version's document and the status. */
+interface ImportItem {
+  kind: DefinitionKind;
+  id: string;
+  status: DefinitionStatus;
+  document: Record<string, unknown>;
+  /** Position in `/definitions`. */
+  index: number;
+  /** Position of the imported (latest) version in the entry's `/versions`. */
+  versionIndex: number;
+}
+
+/**
+ * Checks the shape of one import entry: kind, id, status, and every version's
+ * document naming the entry's id. Adds each problem (with its path) to
+ * `problems`; returns the entry when it has none.
+ */
+function checkImportEntry(entry: unknown, i: number, problems: ErrorDetail[]): ImportItem | undefined {
+  const at = `/definitions/${i}`;
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    problems.push({ path: at, message: `must be an object, got ${showValue(entry)}` });
+    return undefined;
+  }
+  const before = problems.length;
+  const d = entry as { kind?: unknown; id?: unknown; status?: unknown; versions?: unknown };
+  if (d.kind !== 'tag' && d.kind !== 'rule') problems.push({ path: `${at}/kind`, message: `must be "tag" or "rule", got ${showValue(d.kind)}` });
+  if (typeof d.id !== 'string' || d.id === '') problems.push({ path: `${at}/id`, message: `must be a non-empty string, got ${showValue(d.id)}` });
+  if (typeof d.status !== 'string' || !(STATUSES as string[]).includes(d.status)) {
+    problems.push({ path: `${at}/status`, message: `must be one of ${STATUSES.join(', ')}, got ${showValue(d.status)}` });
+  }
+  if (!Array.isArray(d.versions) || d.versions.length === 0) {
+    problems.push({ path: `${at}/versions`, message: 'must be a non-empty array of versions' });
+  } else {
+    for (const [j, v] of (d.versions as unknown[]).entries()) {
+      const document = typeof v === 'object' && v !== null ? (v as { document?: unknown }).document : undefined;
+      if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+        problems.push({ path: `${at}/versions/${j}/document`, message: `must be an object, got ${showValue(document)}` });
+      } else if (typeof d.id === 'string' && (document as { id?: unknown }).id !== d.id) {
+        problems.push({ path: `${at}/versions/${j}/document/id`, message: `must equal the definition's id ${showValue(d.id)}, got ${showValue((document as { id?: unknown }).id)}` });
+      }
+    }
+  }
+  if (problems.length > before) return undefined;
+  const versions = d.versions as Array<{ document: Record<string, unknown> }>;
+  const versionIndex = versions.length - 1;
+  return { kind: d.kind as DefinitionKind, id: d.id as string, status: d.status as DefinitionStatus, document: versions[versionIndex]!.document, index: i, versionIndex };
+}
+
+/** A stored document must carry the id it is stored under (one edited by hand may not). */
+function checkStoredId(version: StoredVersion): void {
+  const id = (version.document as { id?: unknown }).id;
+  if (id !== version.id) {
+    throw new DefinitionError('PRT_DEF_INVALID', `${version.kind} "${version.id}" version ${version.version} /id must equal the id it is stored under, got ${showValue(id)}`, {
+      path: '/id',
+      subject: version.id,
+    });
+  }
 }
 
 function stripVersion(doc: object): Record<string, unknown> {
@@ -637,6 +743,8 @@ function canonical(value: unknown): string {
 function toRuleView(d: StoredDefinition): RuleView {
   return {
     ...(d.document as unknown as RuleDocument),
+    // The id it is stored under, even when a document edited by hand names another.
+    id: d.id,
     version: d.version,
     status: d.status,
     createdAt: new Date(d.createdAt).toISOString(),
@@ -647,6 +755,8 @@ function toRuleView(d: StoredDefinition): RuleView {
 function toView(d: StoredDefinition): TagView {
   return {
     ...(d.document as unknown as TagDocument),
+    // The id it is stored under, even when a document edited by hand names another.
+    id: d.id,
     version: d.version,
     status: d.status,
     createdAt: new Date(d.createdAt).toISOString(),

@@ -90,6 +90,7 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
         allowedLatenessMs: config.engine.allowedLatenessMs,
         latePolicy: config.engine.latePolicy,
         stateTtlMs: config.engine.stateTtlMs,
+        defaultRuleStateTtlMs: config.engine.defaultRuleStateTtlMs,
         checkpointIntervalMs: config.engine.checkpointIntervalMs,
         maxBatchRecords: config.engine.maxBatchRecords,
         profileFlushIntervalMs: config.engine.profileFlushIntervalMs,
@@ -128,6 +129,7 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
       ingestCounters: () => ingestor.counters,
       deadLetterCount: () => store.deadLetters.countDeadLetters(),
       profileCount: () => store.profiles.countProfiles(),
+      invalidDefinitions: () => definitions.invalidDefinitions(),
       now: () => clock.now(),
     });
     // Every change of what is online reaches the engine through the log, at one position in every partition.

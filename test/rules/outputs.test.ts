@@ -1,8 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { partitionOf, type Decision } from '../../src/engine/index.js';
-import { cleanup } from '../helpers/system.js';
+import { cleanup, tempDir } from '../helpers/system.js';
 import { ev, MINUTE, openRules, SECOND, summary, T0 } from './harness.js';
 
 afterEach(cleanup);
@@ -163,5 +165,55 @@ describe('rule outputs', () => {
       await cleanup();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('the NDJSON file output (decisions.file) writes one JSON line per decision with its fields; closing the system flushes it', async () => {
+    const file = join(await tempDir(), 'decisions.ndjson');
+    const rs = await openRules({ 'decisions.file': file });
+    await rs.addRule(bigTransfer('filed', 'arrival'));
+    await rs.addRule(bigTransfer('filed_later', 'event-time'));
+    const handed: Decision[] = [];
+    rs.system.decisions.subscribe((decisions) => handed.push(...decisions));
+    await rs.send(transfer('u1', 0, 11_000), transfer('u2', 1 * SECOND, 50), transfer('u3', 2 * SECOND, 12_000));
+    await rs.advanceTo(10 * SECOND);
+    const stored = [...(await rs.decisions('filed')), ...(await rs.decisions('filed_later'))];
+    expect(stored.map(summary).map((d) => [d.rule, d.key.user_id])).toEqual([
+      ['filed', 'u1'],
+      ['filed', 'u3'],
+      ['filed_later', 'u1'],
+      ['filed_later', 'u3'],
+    ]);
+    await rs.system.close();
+
+    const text = readFileSync(file, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text.slice(0, -1).split('\n');
+    // One line per decision, in the order they were handed on, each the whole decision.
+    expect(lines).toHaveLength(4);
+    const written = lines.map((line) => JSON.parse(line) as Decision);
+    expect(written).toEqual(JSON.parse(JSON.stringify(handed)));
+    expect(written.map((d) => d.id).sort()).toEqual(stored.map((d) => d.id).sort());
+    for (const d of written) {
+      expect(Object.keys(d).sort()).toEqual(['aggregates', 'entity', 'event', 'id', 'key', 'matched', 'offset', 'outcome', 'partition', 'processingTime', 'ruleId', 'time', 'trigger', 'version']);
+    }
+    expect(summary(written.find((d) => d.ruleId === 'filed' && d.key.user_id === 'u3')!)).toEqual({
+      rule: 'filed', version: 1, key: { user_id: 'u3' }, outcome: 'match', trigger: 'event', at: 2 * SECOND, matched: { big: [2 * SECOND] },
+    });
+    expect(rs.system.decisions.outputStats()).toEqual([{ name: `file:${file}`, delivered: 4, failed: 0, dropped: 0, queued: 0, lastError: undefined }]);
+  });
+
+  it('an NDJSON file output whose folder does not exist counts its decisions as failed with the reason, and the system keeps deciding', async () => {
+    const file = join(await tempDir(), 'no-such-folder', 'decisions.ndjson');
+    const rs = await openRules({ 'decisions.file': file });
+    await rs.addRule(bigTransfer('filed', 'arrival'));
+    await rs.send(transfer('u1', 0, 11_000));
+    await rs.send(transfer('u2', 1 * SECOND, 12_000));
+    expect((await rs.decisions('filed')).map((d) => d.key.user_id)).toEqual(['u1', 'u2']);
+    await rs.system.close();
+    expect(existsSync(file)).toBe(false);
+    const [stats] = rs.system.decisions.outputStats();
+    expect(stats).toMatchObject({ name: `file:${file}`, delivered: 0, failed: 2, dropped: 0, queued: 0 });
+    expect(stats!.lastError).toContain('ENOENT');
+    expect(stats!.lastError).toContain(file);
   });
 });

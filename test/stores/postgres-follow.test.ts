@@ -52,4 +52,54 @@ describe.skipIf(!postgresAvailable)('definitions in PostgreSQL, changed behind t
       await db.drop();
     }
   });
+
+  it('a change whose notification is lost (the listening connection terminated) is picked up by polling within the interval, applied once', async () => {
+    const db = await createTestDatabase();
+    try {
+      const pollIntervalMs = 400;
+      const { app, system } = await openTestApp(await testConfig({ 'definitions.store': 'postgres', 'definitions.postgresUrl': db.url, 'definitions.pollIntervalMs': pollIntervalMs }));
+      const tag = { id: 'big_clicks', kind: 'statistic', eventTypes: ['transfer'], filter: 'attrs.amount >= 100', aggregate: 'count', window: { type: 'lifetime' } };
+      expect((await app.inject({ method: 'POST', url: '/v1/tags', payload: tag })).statusCode).toBe(201);
+      expect((await app.inject({ method: 'POST', url: '/v1/tags/big_clicks/online' })).statusCode).toBe(200);
+      const applied: number[] = [];
+      system.definitions.onOnlineChange((revision) => void applied.push(revision));
+      const start = system.definitions.revision;
+      const storeRevision = async () => (await runSql<{ revision: number }>(db.url, 'select revision from portrait_revision_counter'))[0]!.revision;
+      expect(await storeRevision()).toBe(start);
+
+      // The store's LISTEN connection is killed; it reconnects only after a second, so the next NOTIFY reaches nobody.
+      const listening = `select pid from pg_stat_activity where datname = current_database() and query ilike 'listen %'`;
+      const killed = await runSql<{ pid: number }>(db.url, listening);
+      expect(killed).toHaveLength(1);
+      await runSql(db.url, 'select pg_terminate_backend($1)', [killed[0]!.pid]);
+      await poll(() => runSql(db.url, listening), (rows) => rows.length === 0, 2_000);
+
+      // Another connection takes the tag offline.
+      await runSql(db.url, `update portrait_definitions set status = 'offline', updated_at = $1 where id = 'big_clicks'`, [Date.now()]);
+      expect(await storeRevision()).toBe(start + 1);
+      // Still no listener after the change: its notification was delivered to no one.
+      expect(await runSql(db.url, listening)).toHaveLength(0);
+      const followed = await poll(async () => system.definitions.revision, (r) => r === start + 1, 5_000);
+      expect(followed.ms).toBeLessThan(pollIntervalMs + 300);
+      expect((await app.inject({ method: 'GET', url: '/v1/tags/big_clicks' })).json().status).toBe('offline');
+      expect(system.definitions.currentSet().tags).toEqual([]);
+
+      // The listener reconnects; later polls and the reconnection apply nothing again.
+      await poll(() => runSql(db.url, listening), (rows) => rows.length === 1, 5_000);
+      await new Promise((r) => setTimeout(r, 3 * pollIntervalMs));
+      expect(applied).toEqual([start + 1]);
+
+      // Pushes are back: later changes are applied once each, in order.
+      await runSql(db.url, `update portrait_definitions set status = 'online', updated_at = $1 where id = 'big_clicks'`, [Date.now()]);
+      await poll(async () => system.definitions.revision, (r) => r === start + 2, 5_000);
+      await runSql(db.url, `update portrait_definitions set status = 'offline', updated_at = $1 where id = 'big_clicks'`, [Date.now()]);
+      await poll(async () => system.definitions.revision, (r) => r === start + 3, 5_000);
+      await new Promise((r) => setTimeout(r, 3 * pollIntervalMs));
+      expect(applied).toEqual([start + 1, start + 2, start + 3]);
+      expect(system.definitions.revision).toBe(await storeRevision());
+    } finally {
+      await cleanup();
+      await db.drop();
+    }
+  });
 });

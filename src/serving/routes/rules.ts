@@ -14,13 +14,18 @@ const DEGRADED_FOR_MS = 5 * 60_000;
 export function registerRuleRoutes(app: FastifyInstance, ctx: ServingContext): void {
   const defs = ctx.definitions;
 
-  /** A rule with its run-time state: running, degraded (with the reason) or stopped. */
+  /**
+   * A rule with its run-time state: running, degraded (with the reason), stopped, or
+   * invalid (online in the store, but its stored document does not compile, so it does not run).
+   */
   const withRuntime = (rule: RuleView, counters: ReadonlyMap<string, RuleCountersView>): RuleView & { runtime: Record<string, unknown> } => {
     const c = counters.get(rule.id);
     const now = ctx.clock.now();
-    const degraded = c !== undefined && c.errors > 0 && now - c.lastErrorAt < DEGRADED_FOR_MS;
-    const state = rule.status !== 'online' ? 'stopped' : degraded ? 'degraded' : 'running';
-    return { ...rule, runtime: { state, ...(degraded ? { reason: c!.lastError } : {}), ...(c === undefined ? {} : { counters: c }) } };
+    const invalid = rule.status === 'online' ? defs.invalidDefinition('rule', rule.id) : undefined;
+    const degraded = invalid === undefined && c !== undefined && c.errors > 0 && now - c.lastErrorAt < DEGRADED_FOR_MS;
+    const state = rule.status !== 'online' ? 'stopped' : invalid !== undefined ? 'invalid' : degraded ? 'degraded' : 'running';
+    const reason = invalid !== undefined ? { reason: invalid.reason } : degraded ? { reason: c!.lastError } : {};
+    return { ...rule, runtime: { state, ...reason, ...(c === undefined ? {} : { counters: c }) } };
   };
 
   app.get('/v1/schemas/rule-definition.json', { schema: { tags: ['rules'], summary: 'The JSON Schema of rule definitions' } }, async () => ruleDocumentSchema);
@@ -73,7 +78,8 @@ export function registerRuleRoutes(app: FastifyInstance, ctx: ServingContext): v
       schema: {
         tags: ['rules'],
         summary: 'Store a new version of a rule',
-        description: 'A running rule switches to the new version within a second; partial matches and windows of the old version are dropped when the computation changed. Send `version` to refuse the update if someone changed the rule in between.',
+        description:
+          'A running rule switches to the new version within a second. When the computation changed, partial matches of the old version are dropped; aggregate windows are state of the key, shared by identity with other versions and rules, and carry over (a new threshold applies at once to the window the key already has). Send `version` to refuse the update if someone changed the rule in between.',
         params: idParams,
         body: ruleDocument,
         response: { 200: ruleView, ...errors(400, 404, 409) },
@@ -84,7 +90,7 @@ export function registerRuleRoutes(app: FastifyInstance, ctx: ServingContext): v
 
   const lifecycle: Array<[string, DefinitionStatus, string]> = [
     ['start', 'online', 'Start a rule: the engine evaluates it within a second'],
-    ['stop', 'offline', 'Stop a rule: its state (partial matches, windows) is dropped'],
+    ['stop', 'offline', 'Stop a rule: its partial matches are dropped, and its aggregate windows unless another online rule uses them'],
     ['archive', 'archived', 'Archive a stopped or draft rule; it can no longer change'],
   ];
   for (const [verb, status, summary] of lifecycle) {
