@@ -4,7 +4,7 @@ import { SnapshotBatch } from '../../src/engine/index.js';
 import { decodeRuleKeyState, encodeRuleKeyState } from '../../src/engine/internal/rule-snapshot.js';
 import { compileRule } from '../../src/definitions/index.js';
 import { defaultCatalog } from '../../src/runtime/default-catalog.js';
-import { ruleRuntime } from './rule-host.js';
+import { feed, ruleRuntime } from './rule-host.js';
 
 const MINUTE = 60_000;
 
@@ -22,14 +22,6 @@ function runtime(): ReturnType<typeof ruleRuntime> {
 const login = (user: string, time: number, success = false): Event => ({ type: 'login', time, key: user, attrs: { user_id: user, success, device_id: 'd', channel: 'app' } });
 const transfer = (user: string, time: number): Event => ({ type: 'transfer', time, key: user, attrs: { user_id: user, to_account: 'a', amount: 5, device_id: 'd', channel: 'app' } });
 
-function feed(r: ReturnType<typeof runtime>, events: Event[], watermark: number): void {
-  for (const e of events) {
-    r.host.currentOffset++;
-    r.rt.onEvent(e);
-  }
-  r.host.watermark = watermark;
-  r.rt.advance();
-}
 
 const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
 /** Before the checkpoint: every user starts partial matches (some of them event-time, still buffered). */

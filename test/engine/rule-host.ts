@@ -1,5 +1,5 @@
 import { compileRule } from '../../src/definitions/index.js';
-import type { Decision } from '../../src/engine/index.js';
+import type { Decision, Event } from '../../src/engine/index.js';
 import { RuleRuntime, type RuleHost } from '../../src/engine/internal/rule-runtime.js';
 import { defaultCatalog } from '../../src/runtime/default-catalog.js';
 
@@ -21,4 +21,14 @@ export function ruleRuntime(docs: ReadonlyArray<object>): { rt: RuleRuntime; hos
   const rt = new RuleRuntime(host);
   rt.apply(docs.map((doc) => compileRule(doc, 1, defaultCatalog)));
   return { rt, host, decisions };
+}
+
+/** Feeds events to the runtime (each at the next log offset), then moves the watermark and lets time pass. */
+export function feed(r: { rt: RuleRuntime; host: TestRuleHost }, events: ReadonlyArray<Event>, watermark: number): void {
+  for (const e of events) {
+    r.host.currentOffset++;
+    r.rt.onEvent(e);
+  }
+  r.host.watermark = watermark;
+  r.rt.advance();
 }

@@ -3,7 +3,7 @@ import { compileRule } from '../../src/definitions/index.js';
 import { SnapshotBatch, type Decision, type Event } from '../../src/engine/index.js';
 import { RuleRuntime, type RuleRuntimeOptions } from '../../src/engine/internal/rule-runtime.js';
 import { defaultCatalog } from '../../src/runtime/default-catalog.js';
-import { ruleRuntime, type TestRuleHost } from './rule-host.js';
+import { feed, ruleRuntime, type TestRuleHost } from './rule-host.js';
 
 const SECOND = 1_000;
 const MINUTE = 60_000;
@@ -41,14 +41,6 @@ function runtime(docs: object[], alone: boolean, options: RuleRuntimeOptions = {
   return { rt, host, decisions: r.decisions };
 }
 
-function feed(r: ReturnType<typeof ruleRuntime>, events: Event[], watermark: number): void {
-  for (const e of events) {
-    r.host.currentOffset++;
-    r.rt.onEvent(e);
-  }
-  r.host.watermark = watermark;
-  r.rt.advance();
-}
 
 const shape = (d: Decision) => ({ rule: d.ruleId, trigger: d.trigger, time: d.time, first: d.matched!.first!.map((e) => e.attrs.amount), bigger: d.matched!.bigger!.map((e) => e.attrs.amount) });
 const counters = (r: ReturnType<typeof ruleRuntime>) => Object.fromEntries(r.rt.counters().map((c) => [c.id, { keys: c.keys, expired: c.expiredPartialMatches, decisions: c.decisions }]));
