@@ -14,6 +14,7 @@ export interface DecisionStore {
 
 /** A downstream system decisions are sent to (a file, a webhook). */
 export interface DecisionOutput {
+  /** Names the output in its stats and metric labels, e.g. `file:/var/portrait/decisions.ndjson`; holds no secret. */
   readonly name: string;
   /** Takes new decisions; must not block or throw (queue and report failures in `stats`). */
   send(decisions: ReadonlyArray<Decision>): void;

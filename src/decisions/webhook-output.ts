@@ -27,7 +27,7 @@ export function createWebhookOutput(options: WebhookOutputOptions): DecisionOutp
   const batchSize = options.batchSize ?? 500;
   const maxAttempts = options.maxAttempts ?? 5;
   const maxQueued = options.maxQueued ?? 100_000;
-  const stats: DecisionOutputStats = { name: `webhook:${options.url}`, delivered: 0, failed: 0, dropped: 0, queued: 0, lastError: undefined };
+  const stats: DecisionOutputStats = { name: `webhook:${publicUrl(options.url)}`, delivered: 0, failed: 0, dropped: 0, queued: 0, lastError: undefined };
   let queue: Decision[] = [];
   let running: Promise<void> | undefined;
   let closing = false;
@@ -82,4 +82,18 @@ export function createWebhookOutput(options: WebhookOutputOptions): DecisionOutp
       await Promise.race([running, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     },
   };
+}
+
+/**
+ * The URL as the output's name shows it (in `GET /v1/decisions/outputs` and
+ * metric labels): without user, password, query and fragment, where tokens
+ * are usually passed.
+ */
+function publicUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return url.replace(/[?#].*$/s, '');
+  }
 }

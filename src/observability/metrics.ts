@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DecisionOutputStats } from '../decisions/index.js';
 import type { CheckpointInfo, EngineStats, RuleCounters } from '../engine/index.js';
 import type { IngestCounters } from '../ingest/index.js';
 
@@ -10,6 +11,8 @@ export interface MetricSources {
   profileCount(): number;
   /** Definitions online in the store whose stored documents do not compile (so they do not run). */
   invalidDefinitions(): ReadonlyArray<{ kind: 'tag' | 'rule' }>;
+  /** Delivery counters of every decision output (the NDJSON file, the webhook), since start. */
+  decisionOutputs(): ReadonlyArray<DecisionOutputStats>;
   /** Wall clock, epoch ms. */
   now(): number;
 }
@@ -162,6 +165,28 @@ export function createMetrics(sources: MetricSources): Metrics {
       for (const kind of ['tag', 'rule'] as const) this.set({ kind }, invalid.filter((d) => d.kind === kind).length);
     },
   });
+
+  // One series per configured output, labelled by its name; a failing sink shows as a rising failed count.
+  const perOutput = (name: string, help: string, read: (o: DecisionOutputStats) => number, kind: 'counter' | 'gauge'): void => {
+    const Type = kind === 'counter' ? Counter : Gauge;
+    new Type({
+      name,
+      help,
+      labelNames: ['output'],
+      registers: [registry],
+      collect(this: Counter<'output'> | Gauge<'output'>) {
+        this.reset();
+        for (const o of sources.decisionOutputs()) {
+          if (this instanceof Counter) this.inc({ output: o.name }, read(o));
+          else this.set({ output: o.name }, read(o));
+        }
+      },
+    });
+  };
+  perOutput('portrait_decision_output_delivered_total', 'Decisions a decision output delivered.', (o) => o.delivered, 'counter');
+  perOutput('portrait_decision_output_failed_total', 'Decisions a decision output failed to deliver (after its retries).', (o) => o.failed, 'counter');
+  perOutput('portrait_decision_output_dropped_total', 'Decisions a decision output dropped because its queue was full.', (o) => o.dropped, 'counter');
+  perOutput('portrait_decision_output_queued', "Decisions waiting in a decision output's queue.", (o) => o.queued, 'gauge');
 
   new Counter({
     name: 'portrait_tag_errors_total',

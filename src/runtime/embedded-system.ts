@@ -130,6 +130,7 @@ export async function openEmbeddedSystem(config: PortraitConfig, options: Embedd
       deadLetterCount: () => store.deadLetters.countDeadLetters(),
       profileCount: () => store.profiles.countProfiles(),
       invalidDefinitions: () => definitions.invalidDefinitions(),
+      decisionOutputs: () => decisions.outputStats(),
       now: () => clock.now(),
     });
     // Every change of what is online reaches the engine through the log, at one position in every partition.

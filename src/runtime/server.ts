@@ -57,6 +57,7 @@ export function servingContext(system: EmbeddedSystem): ServingContext {
       count: () => system.decisions.store.count(),
       flushed: () => system.decisions.store.flushed(),
       subscribe: (listener) => system.decisions.subscribe(listener),
+      outputStats: () => system.decisions.outputStats(),
     },
     metrics: system.metrics,
     partitionOf: (key) => partitionOf(key, config.partitions),

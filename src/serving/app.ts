@@ -54,7 +54,7 @@ export async function createApp(ctx: ServingContext, options: AppOptions): Promi
         { name: 'profiles', description: 'Read profiles' },
         { name: 'tags', description: 'Manage tag definitions' },
         { name: 'rules', description: 'Manage decision rules' },
-        { name: 'decisions', description: 'Rule decisions: query, stream, decide' },
+        { name: 'decisions', description: 'Rule decisions: query, stream, decide, output delivery' },
         { name: 'system', description: 'Health, metrics and diagnostics' },
       ],
     },

@@ -1,4 +1,5 @@
 import type { Clock, Decision, EngineStats, Event, AttrValue } from '../engine/index.js';
+import type { DecisionOutputStats } from '../decisions/index.js';
 import type { DefinitionService } from '../definitions/index.js';
 import type { AppendResult, EventCatalog, EventLimits, Ingestor, InputSchema } from '../ingest/index.js';
 import type { Metrics } from '../observability/index.js';
@@ -30,6 +31,8 @@ export interface ServingContext {
     flushed(): Promise<void>;
     /** Calls `listener` with each batch of new decisions; returns a function that stops it. */
     subscribe(listener: (decisions: ReadonlyArray<Decision>) => void): () => void;
+    /** Delivery counters of every decision output (the NDJSON file, the webhook), since start. */
+    outputStats(): ReadonlyArray<DecisionOutputStats>;
   };
   metrics: Metrics;
   /** Partition of an entity key. */

@@ -1,9 +1,11 @@
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import { Ajv } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tagDocumentSchema } from '../../src/definitions/index.js';
 import { demoTags } from '../../src/runtime/demo-tags.js';
-import { cleanup, openTestApp } from '../helpers/system.js';
+import { cleanup, openTestApp, testConfig } from '../helpers/system.js';
 
 afterEach(cleanup);
 
@@ -277,5 +279,58 @@ describe('GET /v1/schemas/tag-definition.json', () => {
     for (const doc of demoTags) expect(check(doc), doc.id).toBe(true);
     expect(check({ ...appClicks, window: { type: 'tumbling', size: '-5m' } })).toBe(false);
     expect(check({ ...appClicks, colour: 'red' })).toBe(false);
+  });
+});
+
+describe('a tag edited into an invalid state in the store', () => {
+  it('is not computed, and GET /v1/tags/{id} shows it as invalid with the reason until a valid version is stored', async () => {
+    const config = await testConfig();
+    const logins = { id: 'logins', kind: 'statistic', eventTypes: ['login'], aggregate: 'count', window: { type: 'lifetime' } };
+    const first = await openTestApp(config);
+    for (const doc of [appClicks, logins]) {
+      expect((await call(first.app, 'POST', '/v1/tags', doc)).status).toBe(201);
+      expect((await call(first.app, 'POST', `/v1/tags/${doc.id}/online`)).status).toBe(200);
+    }
+    const t = Date.now();
+    await call(first.app, 'POST', '/v1/events?wait=true', clicksOf('u1', 'app', 2, t));
+    expect((await call(first.app, 'GET', '/v1/profiles/u1')).body.tags.app_clicks).toMatchObject({ value: 2 });
+    expect((await call(first.app, 'GET', '/v1/tags/app_clicks')).body).not.toHaveProperty('invalid');
+    await first.system.close();
+
+    // Someone with database access stores version 2, reading an event type the catalog does not have.
+    const db = await PGlite.create(join(config.dataDir, 'definitions'));
+    try {
+      await db.query(`insert into portrait_definition_versions (kind, id, version, document, created_at)
+        select kind, id, 2, jsonb_set(document, '{eventTypes}', '["teleport"]'), 0 from portrait_definition_versions where kind = 'tag' and id = 'app_clicks' and version = 1`);
+      await db.query(`update portrait_definitions set version = 2, updated_at = $1 where kind = 'tag' and id = 'app_clicks'`, [Date.now()]);
+    } finally {
+      await db.close();
+    }
+
+    const { app } = await openTestApp(config);
+    const read = await call(app, 'GET', '/v1/tags/app_clicks');
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({ id: 'app_clicks', version: 2, status: 'online', eventTypes: ['teleport'], invalid: { code: 'PRT_DEF_INVALID' } });
+    expect(read.body.invalid.reason).toContain('/eventTypes/0');
+    expect((await call(app, 'GET', '/v1/tags/logins')).body).not.toHaveProperty('invalid');
+    expect((await call(app, 'GET', '/v1/tags')).body.items.map((i: Json) => [i.id, i.invalid?.code ?? null])).toEqual([
+      ['app_clicks', 'PRT_DEF_INVALID'],
+      ['logins', null],
+    ]);
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/^portrait_definitions_invalid\{kind="tag"\} 1$/m);
+    // Not computed: the profile no longer shows it, the valid tag still counts.
+    const sent = await call(app, 'POST', '/v1/events?wait=true', [...clicksOf('u1', 'app', 1, t + 10), { type: 'login', user_id: 'u1', success: true, time: t + 20 }]);
+    expect(sent.body).toMatchObject({ accepted: 2, rejected: 0, visible: true });
+    const profile = (await call(app, 'GET', '/v1/profiles/u1')).body;
+    expect(profile.tags).not.toHaveProperty('app_clicks');
+    expect(profile.tags.logins).toMatchObject({ value: 1 });
+
+    // What GET showed, with the field fixed, is accepted back (read-only fields included) and runs again.
+    const fixed = await call(app, 'PUT', '/v1/tags/app_clicks', { ...read.body, eventTypes: ['click'] });
+    expect(fixed.status, JSON.stringify(fixed.body)).toBe(200);
+    expect(fixed.body).toMatchObject({ version: 3, status: 'online' });
+    expect((await call(app, 'GET', '/v1/tags/app_clicks')).body).not.toHaveProperty('invalid');
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/^portrait_definitions_invalid\{kind="tag"\} 0$/m);
   });
 });

@@ -7,10 +7,22 @@ import { withTimeout } from '../with-timeout.js';
 import { errors } from './schemas.js';
 
 const decisionSchema = { type: 'object', additionalProperties: true } as const;
+const outputStatsSchema = {
+  type: 'object',
+  required: ['name', 'delivered', 'failed', 'dropped', 'queued', 'lastError'],
+  properties: {
+    name: { type: 'string', description: '`file:<path>` or `webhook:<url>` (the URL without credentials and query).' },
+    delivered: { type: 'integer' },
+    failed: { type: 'integer', description: 'Decisions not delivered after the retries.' },
+    dropped: { type: 'integer', description: 'Decisions dropped because the queue was full.' },
+    queued: { type: 'integer' },
+    lastError: { type: ['string', 'null'], description: 'The latest delivery error, or null when none.' },
+  },
+} as const;
 /** Bytes an SSE client may fall behind before it is disconnected. */
 const MAX_SSE_BACKLOG_BYTES = 4 * 1024 * 1024;
 
-/** Decisions: query, live stream (SSE) and the synchronous `decide` call. */
+/** Decisions: query, live stream (SSE), the synchronous `decide` call and the delivery counters of outputs. */
 export function registerDecisionRoutes(app: FastifyInstance, ctx: ServingContext): void {
   app.get<{ Querystring: { rule?: string; entity?: string; limit?: number; before?: number } }>(
     '/v1/decisions',
@@ -81,6 +93,20 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ServingContext
       };
       req.raw.on('close', stop);
     },
+  );
+
+  app.get(
+    '/v1/decisions/outputs',
+    {
+      schema: {
+        tags: ['decisions'],
+        summary: 'Delivery counters of each decision output',
+        description:
+          'One item per configured output (`decisions.file`, `decisions.webhookUrl`), counted since start: decisions delivered, failed (after the retries), dropped (queue full) and queued, with the latest error.',
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: outputStatsSchema } } } },
+      },
+    },
+    async () => ({ items: ctx.decisions.outputStats().map((o) => ({ ...o, lastError: o.lastError ?? null })) }),
   );
 
   app.get<{ Params: { id: string } }>(

@@ -127,10 +127,18 @@ export function registerRuleRoutes(app: FastifyInstance, ctx: ServingContext): v
     {
       schema: {
         tags: ['rules'],
-        summary: 'Import an export document: definitions get their exported latest version and status',
+        summary: 'Import an export document: definitions get their exported version history and status',
         body: { type: 'object', additionalProperties: true },
         response: {
-          200: { type: 'object', properties: { created: { type: 'array', items: { type: 'string' } }, updated: { type: 'array', items: { type: 'string' } }, statusChanged: { type: 'array', items: { type: 'string' } } } },
+          200: {
+            type: 'object',
+            properties: {
+              created: { type: 'array', items: { type: 'string' } },
+              updated: { type: 'array', items: { type: 'string' } },
+              statusChanged: { type: 'array', items: { type: 'string' } },
+              diverged: { type: 'array', items: { type: 'string' } },
+            },
+          },
           ...errors(400, 409),
         },
       },

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { tagDocumentSchema, type DefinitionStatus } from '../../definitions/index.js';
+import { tagDocumentSchema, type DefinitionStatus, type TagView } from '../../definitions/index.js';
 import type { ServingContext } from '../context.js';
 import { errors } from './schemas.js';
 
@@ -10,6 +10,16 @@ const tagView = { type: 'object', additionalProperties: true } as const;
 /** Tag definition management: create, update, lifecycle, versions, export, schema. */
 export function registerTagRoutes(app: FastifyInstance, ctx: ServingContext): void {
   const defs = ctx.definitions;
+
+  /**
+   * A tag as the read routes show it. An online tag whose stored document does not compile
+   * (edited into the store by hand, or no longer fitting the event catalog) is not computed:
+   * it carries `invalid` with the error code and the reason, naming the field.
+   */
+  const withProblem = (tag: TagView): TagView & { invalid?: { code: string; reason: string } } => {
+    const invalid = tag.status === 'online' ? defs.invalidDefinition('tag', tag.id) : undefined;
+    return invalid === undefined ? tag : { ...tag, invalid: { code: invalid.code, reason: invalid.reason } };
+  };
 
   app.get('/v1/schemas/tag-definition.json', { schema: { tags: ['tags'], summary: 'The JSON Schema of tag definitions' } }, async () => tagDocumentSchema);
 
@@ -23,7 +33,7 @@ export function registerTagRoutes(app: FastifyInstance, ctx: ServingContext): vo
         response: { 200: { type: 'object', properties: { revision: { type: 'integer' }, items: { type: 'array', items: tagView } } }, ...errors(400) },
       },
     },
-    async (req) => ({ revision: defs.revision, items: await defs.listTags(req.query.status === undefined ? {} : { status: req.query.status }) }),
+    async (req) => ({ revision: defs.revision, items: (await defs.listTags(req.query.status === undefined ? {} : { status: req.query.status })).map(withProblem) }),
   );
 
   app.post<{ Body: unknown }>(
@@ -54,8 +64,16 @@ export function registerTagRoutes(app: FastifyInstance, ctx: ServingContext): vo
 
   app.get<{ Params: { id: string } }>(
     '/v1/tags/:id',
-    { schema: { tags: ['tags'], summary: 'Read a tag definition', params: idParams, response: { 200: tagView, ...errors(404) } } },
-    async (req) => defs.getTag(req.params.id),
+    {
+      schema: {
+        tags: ['tags'],
+        summary: 'Read a tag definition',
+        description: 'An online tag whose stored document does not compile is not computed; it carries `invalid: { code, reason }`.',
+        params: idParams,
+        response: { 200: tagView, ...errors(404) },
+      },
+    },
+    async (req) => withProblem(await defs.getTag(req.params.id)),
   );
 
   app.put<{ Params: { id: string }; Body: unknown }>(
@@ -70,7 +88,7 @@ export function registerTagRoutes(app: FastifyInstance, ctx: ServingContext): vo
         response: { 200: tagView, ...errors(400, 404, 409) },
       },
     },
-    async (req) => defs.updateTag(req.params.id, req.body),
+    async (req) => defs.updateTag(req.params.id, withoutProblem(req.body)),
   );
 
   const lifecycle: Array<[string, DefinitionStatus, string]> = [
@@ -112,4 +130,11 @@ export function registerTagRoutes(app: FastifyInstance, ctx: ServingContext): vo
     },
     async () => defs.exportAll(),
   );
+}
+
+/** A body as `GET /v1/tags/{id}` showed it is accepted back: its read-only `invalid` is left out. */
+function withoutProblem(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !('invalid' in body)) return body;
+  const { invalid: _invalid, ...document } = body as Record<string, unknown>;
+  return document;
 }
