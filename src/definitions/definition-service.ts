@@ -4,7 +4,7 @@ import { DefinitionError, NotFoundError, PortraitError, showValue, type ErrorCod
 import { compileExpression } from '../expr/index.js';
 import type { EventCatalog } from '../ingest/index.js';
 import { compileTag, withAllTagInputs, type CompiledTag } from './compile-tag.js';
-import type { DefinitionKind, DefinitionStore, DefinitionWrite, OnlineEntry, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
+import type { DefinitionKind, DefinitionStore, DefinitionWrite, OnlineEntry, RestoredVersion, RevisionRecord, StoredDefinition, StoredVersion } from './definition-store.js';
 import type { DefinitionStatus, TagDocument } from './tag-document.js';
 import { validateTagDocument } from './validate-tag.js';
 import { compileRule } from './compile-rule.js';
@@ -345,26 +345,33 @@ export class DefinitionService implements DefinitionSetResolver {
   }
 
   /**
-   * Imports an export document: each definition gets the document of its
-   * latest exported version (created, or updated as a new version when it
-   * differs) and its exported status, directly (import restores a state; a
+   * Imports an export document, restoring version histories. A definition the
+   * target does not have gets every exported version under its own number,
+   * with its document and creation time, then its exported status and times.
+   * One the target has with a history that is a prefix of the exported one
+   * (the same documents under the same numbers) gets the missing versions and
+   * the exported status. One whose history differs (`diverged`) keeps it, and
+   * the exported latest document becomes a new version when it differs from
+   * the current one; the exported status is applied. An archived definition
+   * never changes. Statuses are set directly (import restores a state; a
    * draft may become offline without running). Everything is written in one
    * transaction as one revision, so the engine switches to the whole imported
    * set at once — thousands of rules included — or nothing changes. Every
    * entry is checked before anything is written (kind, id, a known status,
-   * each version's document carrying the entry's id, the latest document
-   * valid); a `PRT_DEF_INVALID` names the first problem's path, e.g.
+   * times, version numbers increasing, each version's document an object
+   * carrying the entry's id, the latest document valid against today's
+   * catalog; older versions are history, never run, and are not validated);
+   * a `PRT_DEF_INVALID` names the first problem's path, e.g.
    * `/definitions/3/status`, and lists all of them in `details`.
-   * Returns what changed.
+   * Returns what changed: `created`, `updated` (new versions stored),
+   * `statusChanged`, and `diverged`.
    */
-  async importAll(input: unknown): Promise<{ created: string[]; updated: string[]; statusChanged: string[] }> {
+  async importAll(input: unknown): Promise<ImportResult> {
     const exported = input as Partial<DefinitionExport>;
     if (typeof input !== 'object' || input === null || exported.format !== 'portrait-definitions' || !Array.isArray(exported.definitions)) {
       throw new DefinitionError('PRT_DEF_INVALID', 'import /format must be "portrait-definitions" with a /definitions array (the document GET /v1/definitions:export returns)', { path: '/format' });
     }
-    const created: string[] = [];
-    const updated: string[] = [];
-    const statusChanged: string[] = [];
+    const result: ImportResult = { created: [], updated: [], statusChanged: [], diverged: [] };
     // Check every entry first, so an invalid one changes nothing, and report all problems at once.
     const problems: ErrorDetail[] = [];
     const items: ImportItem[] = [];
@@ -405,22 +412,43 @@ export class DefinitionService implements DefinitionSetResolver {
       for (const item of items) {
         const name = `${item.kind}:${item.id}`;
         const existing = await this.store.get(item.kind, item.id);
+        if (existing?.status === 'archived') continue; // an archived definition no longer changes
+        // Versions of a deleted definition stay stored, so a definition the target lacks may still have a history there.
+        const stored = await this.store.versions(item.kind, item.id);
+        const prefix = stored.length <= item.versions.length && stored.every((v, k) => v.version === item.versions[k]!.version && canonical(v.document) === canonical(item.versions[k]!.document));
+        if (!prefix) result.diverged.push(name);
+        const restore = prefix ? item.versions.map((v): RestoredVersion => ({ version: v.version, document: v.document, createdAt: v.createdAt ?? at })) : undefined;
         if (existing === undefined) {
-          changes.push({ kind: item.kind, id: item.id, expectedVersion: 0, document: stripVersion(item.document), status: item.status, at });
-          created.push(name);
+          changes.push({
+            kind: item.kind,
+            id: item.id,
+            expectedVersion: 0,
+            ...(restore === undefined ? { document: item.document } : { restore }),
+            status: item.status,
+            at,
+            createdAt: item.createdAt ?? at,
+            updatedAt: item.updatedAt ?? at,
+          });
+          result.created.push(name);
           finalStatus.set(name, item.status);
           continue;
         }
-        if (existing.status === 'archived') continue; // an archived definition no longer changes
-        const docChanged = canonical(existing.document) !== canonical(stripVersion(item.document));
+        const newVersions = restore !== undefined ? item.versions.length > stored.length : canonical(existing.document) !== canonical(item.document);
         const statusChanges = existing.status !== item.status;
-        if (!docChanged && !statusChanges) continue;
-        changes.push({ kind: item.kind, id: item.id, expectedVersion: existing.version, ...(docChanged ? { document: stripVersion(item.document) } : {}), status: item.status, at });
-        if (docChanged) updated.push(name);
-        if (statusChanges) statusChanged.push(name);
+        if (!newVersions && !statusChanges) continue;
+        changes.push({
+          kind: item.kind,
+          id: item.id,
+          expectedVersion: existing.version,
+          ...(!newVersions ? {} : restore === undefined ? { document: item.document } : { restore }),
+          status: item.status,
+          at,
+        });
+        if (newVersions) result.updated.push(name);
+        if (statusChanges) result.statusChanged.push(name);
         finalStatus.set(name, item.status);
       }
-      if (changes.length === 0) return { created, updated, statusChanged };
+      if (changes.length === 0) return result;
       // The set online after the import must hold together: rule tags read online tags only,
       // and no rule sets a profile tag under a tag definition's id.
       const documentOf = async (kind: 'tag' | 'rule', id: string): Promise<Record<string, unknown> | undefined> =>
@@ -448,7 +476,7 @@ export class DefinitionService implements DefinitionSetResolver {
       // One transaction and one revision: the engine switches to the imported set at once, or nothing changes.
       const { revision } = await this.store.writeBatch(changes);
       if (revision !== undefined) await this.publish(revision);
-      return { created, updated, statusChanged };
+      return result;
     });
   }
 
@@ -668,22 +696,52 @@ export interface DefinitionExport {
   }>;
 }
 
-/** One checked entry of an import document: the latest exported version's document and the status. */
+/** What `importAll` changed, as `kind:id` names, e.g. `"rule:failed_logins"`. */
+export interface ImportResult {
+  /** Definitions the target did not have. */
+  created: string[];
+  /** Existing definitions that got new versions. */
+  updated: string[];
+  /** Existing definitions whose status changed. */
+  statusChanged: string[];
+  /**
+   * Definitions whose stored history is not a prefix of the exported one: the
+   * target's versions are kept and the exported latest document, when it
+   * differs, is stored as the next version (also listed in `created` or `updated`).
+   */
+  diverged: string[];
+}
+
+/** One checked entry of an import document: its versions, times and status. */
 interface ImportItem {
   kind: DefinitionKind;
   id: string;
   status: DefinitionStatus;
+  /** Every exported version, oldest first, documents without a `version` field. */
+  versions: ImportVersion[];
+  /** The document of the latest exported version (the last of `versions`). */
   document: Record<string, unknown>;
+  /** Epoch ms, when the entry has them. */
+  createdAt: number | undefined;
+  updatedAt: number | undefined;
   /** Position in `/definitions`. */
   index: number;
-  /** Position of the imported (latest) version in the entry's `/versions`. */
+  /** Position of the latest version in the entry's `/versions`. */
   versionIndex: number;
 }
 
+interface ImportVersion {
+  version: number;
+  document: Record<string, unknown>;
+  /** Epoch ms, when the version has one. */
+  createdAt: number | undefined;
+}
+
 /**
- * Checks the shape of one import entry: kind, id, status, and every version's
- * document naming the entry's id. Adds each problem (with its path) to
- * `problems`; returns the entry when it has none.
+ * Checks the shape of one import entry: kind, id, status, its times, and every
+ * version's number (a positive integer above the one before; the one after the
+ * previous when left out), time and document naming the entry's id. Adds each
+ * problem (with its path) to `problems`; returns the entry when it has none.
  */
 function checkImportEntry(entry: unknown, i: number, problems: ErrorDetail[]): ImportItem | undefined {
   const at = `/definitions/${i}`;
@@ -692,28 +750,54 @@ function checkImportEntry(entry: unknown, i: number, problems: ErrorDetail[]): I
     return undefined;
   }
   const before = problems.length;
-  const d = entry as { kind?: unknown; id?: unknown; status?: unknown; versions?: unknown };
+  const d = entry as { kind?: unknown; id?: unknown; status?: unknown; versions?: unknown; createdAt?: unknown; updatedAt?: unknown };
   if (d.kind !== 'tag' && d.kind !== 'rule') problems.push({ path: `${at}/kind`, message: `must be "tag" or "rule", got ${showValue(d.kind)}` });
   if (typeof d.id !== 'string' || d.id === '') problems.push({ path: `${at}/id`, message: `must be a non-empty string, got ${showValue(d.id)}` });
   if (typeof d.status !== 'string' || !(STATUSES as string[]).includes(d.status)) {
     problems.push({ path: `${at}/status`, message: `must be one of ${STATUSES.join(', ')}, got ${showValue(d.status)}` });
   }
+  const createdAt = checkImportTime(d.createdAt, `${at}/createdAt`, problems);
+  const updatedAt = checkImportTime(d.updatedAt, `${at}/updatedAt`, problems);
+  const versions: ImportVersion[] = [];
   if (!Array.isArray(d.versions) || d.versions.length === 0) {
     problems.push({ path: `${at}/versions`, message: 'must be a non-empty array of versions' });
   } else {
+    let previous = 0;
     for (const [j, v] of (d.versions as unknown[]).entries()) {
-      const document = typeof v === 'object' && v !== null ? (v as { document?: unknown }).document : undefined;
+      const vat = `${at}/versions/${j}`;
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        problems.push({ path: vat, message: `must be an object with a document, got ${showValue(v)}` });
+        continue;
+      }
+      const { document, version, createdAt: versionCreatedAt } = v as { document?: unknown; version?: unknown; createdAt?: unknown };
       if (typeof document !== 'object' || document === null || Array.isArray(document)) {
-        problems.push({ path: `${at}/versions/${j}/document`, message: `must be an object, got ${showValue(document)}` });
+        problems.push({ path: `${vat}/document`, message: `must be an object, got ${showValue(document)}` });
       } else if (typeof d.id === 'string' && (document as { id?: unknown }).id !== d.id) {
-        problems.push({ path: `${at}/versions/${j}/document/id`, message: `must equal the definition's id ${showValue(d.id)}, got ${showValue((document as { id?: unknown }).id)}` });
+        problems.push({ path: `${vat}/document/id`, message: `must equal the definition's id ${showValue(d.id)}, got ${showValue((document as { id?: unknown }).id)}` });
+      }
+      const number = version === undefined ? previous + 1 : version;
+      if (typeof number !== 'number' || !Number.isSafeInteger(number) || number <= previous) {
+        problems.push({ path: `${vat}/version`, message: `must be an integer above ${previous} (versions are listed oldest first), got ${showValue(version)}` });
+      } else {
+        previous = number;
+      }
+      const time = checkImportTime(versionCreatedAt, `${vat}/createdAt`, problems);
+      if (typeof number === 'number' && typeof document === 'object' && document !== null) {
+        versions.push({ version: number, document: stripVersion(document), createdAt: time });
       }
     }
   }
   if (problems.length > before) return undefined;
-  const versions = d.versions as Array<{ document: Record<string, unknown> }>;
   const versionIndex = versions.length - 1;
-  return { kind: d.kind as DefinitionKind, id: d.id as string, status: d.status as DefinitionStatus, document: versions[versionIndex]!.document, index: i, versionIndex };
+  return { kind: d.kind as DefinitionKind, id: d.id as string, status: d.status as DefinitionStatus, versions, document: versions[versionIndex]!.document, createdAt, updatedAt, index: i, versionIndex };
+}
+
+/** An optional time of an import document: an ISO 8601 string, as the export writes it. Returns epoch ms. */
+function checkImportTime(value: unknown, path: string, problems: ErrorDetail[]): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) problems.push({ path, message: `must be a date and time like "2024-05-01T12:00:00.000Z", got ${showValue(value)}` });
+  return ms;
 }
 
 /** A stored document must carry the id it is stored under (one edited by hand may not). */

@@ -26,6 +26,14 @@ export interface StoredVersion {
   createdAt: number;
 }
 
+/** A version written under the number its writer gives (restoring a history, e.g. from an export). */
+export interface RestoredVersion {
+  version: number;
+  document: Record<string, unknown>;
+  /** Epoch ms the version was created. */
+  createdAt: number;
+}
+
 /** A definition that is online at some revision, at a version. */
 export interface OnlineEntry {
   kind: DefinitionKind;
@@ -57,10 +65,24 @@ export interface DefinitionWrite {
   document?: Record<string, unknown>;
   /** A new status. */
   status?: DefinitionStatus;
+  /**
+   * Versions to store under their own numbers, in increasing order, before
+   * `document` (restoring a history, e.g. from an export). A number already
+   * stored for the id (also by a deleted definition) must hold an equal
+   * document and is kept as it is, creation time included; any other must be
+   * above every stored number. The last becomes the current version, so it
+   * must be at least the highest stored number. With `document` too, that
+   * document becomes the version after the last.
+   */
+  restore?: ReadonlyArray<RestoredVersion>;
   /** Removes the definition (its versions stay for audit; a new one with the same id continues the numbering). */
   delete?: boolean;
-  /** Epoch ms of the change. */
+  /** Epoch ms of the change; the revision recorded for it carries this time. */
   at: number;
+  /** Epoch ms stored as the definition's creation time when this write creates it. @defaultValue `at` */
+  createdAt?: number;
+  /** Epoch ms stored as the definition's last change. @defaultValue `at` */
+  updatedAt?: number;
 }
 
 /**
@@ -79,6 +101,9 @@ export interface DefinitionStore {
   /**
    * Applies a write if the stored version still equals `expectedVersion`;
    * otherwise throws `PRT_DEF_VERSION_CONFLICT` (or `PRT_DEF_EXISTS` / `PRT_DEF_NOT_FOUND`).
+   * Restored versions that break the rules of {@link DefinitionWrite.restore}
+   * throw `PRT_DEF_VERSION_CONFLICT` (a clash with stored versions) or
+   * `PRT_DEF_INVALID` (numbers not positive and increasing).
    * Returns the new state and the revision recorded for it.
    */
   write(change: DefinitionWrite): Promise<{ definition: StoredDefinition; revision: RevisionRecord }>;

@@ -5,11 +5,12 @@ export { validateTagDocument, schemaDetails, MAX_WINDOW_BUCKETS } from './valida
 export { compileTag, DEFAULT_MAX_DISTINCT } from './compile-tag.js';
 export type { CompiledTag } from './compile-tag.js';
 export { DefinitionService } from './definition-service.js';
-export type { TagView, RuleView, DefinitionExport, OnlineChangeListener, ServingTag, InvalidDefinition } from './definition-service.js';
+export type { TagView, RuleView, DefinitionExport, ImportResult, OnlineChangeListener, ServingTag, InvalidDefinition } from './definition-service.js';
 export type {
   DefinitionStore,
   DefinitionKind,
   DefinitionWrite,
+  RestoredVersion,
   StoredDefinition,
   StoredVersion,
   OnlineEntry,

@@ -116,7 +116,7 @@ describe('portrait rules', () => {
     refused(await rules('get', 'failed_logins'), 'PRT_DEF_NOT_FOUND');
   }, 180_000);
 
-  it('exports every definition to a file and imports it into a fresh server: same rules, same statuses', async () => {
+  it('exports every definition to a file and imports it into a fresh server: same rules, versions and statuses', async () => {
     const first = await startServer();
     const run = async (...args: string[]): Promise<Run> => portrait([...args, '--url', first]);
     ok(await run('rules', 'create', fixture('rule-failed-logins.json')));
@@ -154,11 +154,14 @@ describe('portrait rules', () => {
     const copy = await apiRule(second, 'failed_logins');
     expect(copy).toMatchObject({ status: 'online', runtime: { state: 'running' } });
     expect(copy.condition.sequence?.pattern[0]?.times).toBe(5);
+    // The version history comes along: the same versions under the same numbers.
+    expect(copy.version).toBe(2);
+    expect((await api(second, '/v1/rules/failed_logins/versions')).body).toEqual((await api(first, '/v1/rules/failed_logins/versions')).body);
     expect(await apiRule(second, 'big_spender')).toMatchObject({ status: 'offline', runtime: { state: 'stopped' } });
     expect((await api(second, '/v1/tags/logins_10m')).body).toMatchObject({ status: 'online' });
 
     // Importing the same document again changes nothing.
-    expect(ok(await portrait(['definitions', 'import', file, '--url', second]))).toEqual({ created: [], updated: [], statusChanged: [] });
+    expect(ok(await portrait(['definitions', 'import', file, '--url', second]))).toEqual({ created: [], updated: [], statusChanged: [], diverged: [] });
     // And the export validates offline, one line per definition.
     const checked = await portrait(['validate', file]);
     expect(checked.code).toBe(0);

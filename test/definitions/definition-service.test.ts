@@ -41,6 +41,8 @@ const spend = { id: 'spend_30d', kind: 'statistic', eventTypes: ['payment'], agg
 const highValue = { id: 'high_value', kind: 'rule', condition: 'tags.spend_30d > 10000.0' };
 const busy = { id: 'busy', kind: 'rule', condition: 'tags.clicks_1h > 100 && tags.high_value == true' };
 
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- export documents, edited freely
+
 /** The PortraitError `run` rejects with; fails when it resolves. */
 async function rejection(run: Promise<unknown>): Promise<PortraitError> {
   try {
@@ -286,6 +288,104 @@ describe('DefinitionService: export', () => {
     // the export round-trips through JSON and each version document is a valid definition again
     const copy = JSON.parse(JSON.stringify(exported)) as typeof exported;
     for (const d of copy.definitions) for (const v of d.versions) await expect(service.validate(v.document)).resolves.toBeDefined();
+  });
+});
+
+describe('DefinitionService: import restores version histories', () => {
+  /** The export as it travels: through JSON. */
+  const exportOf = async (service: DefinitionService): Promise<Json> => JSON.parse(JSON.stringify(await service.exportAll())) as Json;
+  const historyOf = async (service: DefinitionService, id: string): Promise<Array<[number, string | undefined, string]>> =>
+    (await service.tagVersions(id)).map((v) => [v.version, (v.document as { description?: string }).description, new Date(v.createdAt).toISOString()]);
+
+  it('appends the missing versions to a history that is a prefix of the exported one, in one revision', async () => {
+    const source = (await openService()).service;
+    await source.createTag(clicks);
+    const early = await exportOf(source);
+    await source.updateTag('clicks_1h', { ...clicks, description: 'v2' });
+    await source.updateTag('clicks_1h', { ...clicks, description: 'v3' });
+    await source.setTagStatus('clicks_1h', 'online');
+    const { service: target, store } = await openService();
+    expect(await target.importAll(early)).toEqual({ created: ['tag:clicks_1h'], updated: [], statusChanged: [], diverged: [] });
+    const before = target.revision;
+    expect(await target.importAll(await exportOf(source))).toEqual({ created: [], updated: ['tag:clicks_1h'], statusChanged: ['tag:clicks_1h'], diverged: [] });
+    expect(await historyOf(target, 'clicks_1h')).toEqual(await historyOf(source, 'clicks_1h'));
+    expect(await target.getTag('clicks_1h')).toMatchObject({ version: 3, status: 'online', description: 'v3' });
+    // One revision for the import, and the engine's set follows it.
+    expect((await store.revisionsAfter(before, 10)).map((r) => r.revision)).toEqual([before + 1]);
+    expect(target.revision).toBe(before + 1);
+    expect(target.currentSet().tags.map((t) => [t.id, t.version])).toEqual([['clicks_1h', 3]]);
+  });
+
+  it('keeps a history that diverged from the exported one and adds the exported document as a new version', async () => {
+    const source = (await openService()).service;
+    await source.createTag(clicks);
+    await source.updateTag('clicks_1h', { ...clicks, description: 'from source' });
+    const { service: target } = await openService();
+    await target.createTag({ ...clicks, description: 'local' });
+    const result = await target.importAll(await exportOf(source));
+    expect(result).toEqual({ created: [], updated: ['tag:clicks_1h'], statusChanged: [], diverged: ['tag:clicks_1h'] });
+    expect((await historyOf(target, 'clicks_1h')).map(([v, d]) => [v, d])).toEqual([
+      [1, 'local'],
+      [2, 'from source'],
+    ]);
+    // A target ahead of the export has diverged too: the exported latest document becomes its newest version.
+    await source.updateTag('clicks_1h', { ...clicks, description: 'v3' });
+    const ahead = (await openService()).service;
+    await ahead.importAll(await exportOf(source));
+    await ahead.updateTag('clicks_1h', { ...clicks, description: 'v4 local' });
+    await source.updateTag('clicks_1h', { ...clicks, description: 'from source' }); // version 4 of the source
+    const older = await exportOf(source);
+    older.definitions[0].versions.splice(2); // versions 1 and 2: a prefix of the target's history
+    expect(await ahead.importAll(older)).toMatchObject({ updated: ['tag:clicks_1h'], diverged: ['tag:clicks_1h'] });
+    expect((await historyOf(ahead, 'clicks_1h')).map(([v, d]) => [v, d])).toEqual([
+      [1, undefined],
+      [2, 'from source'],
+      [3, 'v3'],
+      [4, 'v4 local'],
+      [5, 'from source'],
+    ]);
+  });
+
+  it('restores an old version that no longer validates (it never runs) but refuses an invalid latest one', async () => {
+    const source = (await openService()).service;
+    await source.createTag(clicks);
+    await source.updateTag('clicks_1h', { ...clicks, description: 'v2' });
+    const doc = await exportOf(source);
+    doc.definitions[0].versions[0].document.eventTypes = ['teleport'];
+    const { service: target } = await openService();
+    expect((await target.importAll(doc)).created).toEqual(['tag:clicks_1h']);
+    expect(((await target.tagVersions('clicks_1h'))[0]!.document as { eventTypes: string[] }).eventTypes).toEqual(['teleport']);
+
+    doc.definitions[0].versions[1].document.eventTypes = ['teleport'];
+    const other = (await openService()).service;
+    expect(await rejection(other.importAll(doc))).toMatchObject({ code: 'PRT_DEF_INVALID', path: '/definitions/0/versions/1/document/eventTypes/0' });
+    expect(await other.listTags()).toEqual([]);
+  });
+
+  it('numbers versions given without numbers from 1, and refuses numbers out of order and unreadable times with their paths', async () => {
+    const { service } = await openService();
+    const entry = (versions: Json[], extra: Json = {}): Json => ({ format: 'portrait-definitions', formatVersion: 1, definitions: [{ kind: 'tag', id: 'clicks_1h', status: 'draft', versions, ...extra }] });
+    const bad = await rejection(
+      service.importAll(entry([{ version: 2, document: clicks }, { version: 2, document: clicks, createdAt: 'yesterday' }, { version: 1.5, document: clicks }], { updatedAt: 7 })),
+    );
+    expect(bad).toMatchObject({ code: 'PRT_DEF_INVALID', path: '/definitions/0/updatedAt' });
+    expect(bad.details?.map((d) => d.path)).toEqual(['/definitions/0/updatedAt', '/definitions/0/versions/1/version', '/definitions/0/versions/1/createdAt', '/definitions/0/versions/2/version']);
+    expect(service.revision).toBe(0);
+    expect((await service.importAll(entry([{ document: clicks }, { document: { ...clicks, description: 'v2' } }]))).created).toEqual(['tag:clicks_1h']);
+    expect((await service.tagVersions('clicks_1h')).map((v) => v.version)).toEqual([1, 2]);
+  });
+
+  it('leaves an archived definition as it is', async () => {
+    const source = (await openService()).service;
+    await source.createTag(clicks);
+    await source.updateTag('clicks_1h', { ...clicks, description: 'v2' });
+    const { service: target } = await openService();
+    await target.createTag(clicks);
+    await target.setTagStatus('clicks_1h', 'archived');
+    const before = target.revision;
+    expect(await target.importAll(await exportOf(source))).toEqual({ created: [], updated: [], statusChanged: [], diverged: [] });
+    expect(await target.getTag('clicks_1h')).toMatchObject({ version: 1, status: 'archived' });
+    expect(target.revision).toBe(before);
   });
 });
 

@@ -92,9 +92,14 @@ describe('an invalid rule is never partly applied: import', () => {
     ['a latest version whose document.id is another id', (doc) => (doc.definitions[1].versions[0].document.id = 'big_c'), '/definitions/1/versions/0/document/id'],
     [
       'an older version whose document.id is another id',
-      (doc) => doc.definitions[1].versions.unshift({ version: 0, createdAt: doc.exportedAt, document: { ...bigTransfer('big_c') } }),
+      (doc) => {
+        doc.definitions[1].versions[0].version = 2;
+        doc.definitions[1].versions.unshift({ version: 1, createdAt: doc.exportedAt, document: { ...bigTransfer('big_c') } });
+      },
       '/definitions/1/versions/0/document/id',
     ],
+    ['versions out of order', (doc) => doc.definitions[1].versions.unshift({ version: 3, createdAt: doc.exportedAt, document: { ...bigTransfer('big_b') } }), '/definitions/1/versions/1/version'],
+    ['a version time that is not a date', (doc) => (doc.definitions[1].versions[0].createdAt = 'yesterday'), '/definitions/1/versions/0/createdAt'],
     ['an entry twice', (doc) => doc.definitions.push(structuredClone(doc.definitions[0])), '/definitions/3/id'],
     ['an unknown kind', (doc) => (doc.definitions[1].kind = 'rules'), '/definitions/1/kind'],
     ['an invalid latest document', (doc) => (doc.definitions[1].versions[0].document.condition.sequence.pattern[0].eventTypes = ['teleport']), '/definitions/1/versions/0/document/condition/sequence/pattern/0/eventTypes/0'],
@@ -118,7 +123,9 @@ describe('an invalid rule is never partly applied: import', () => {
     // The same document without the bad edit is imported whole.
     const good = await target.app.inject({ method: 'POST', url: '/v1/definitions:import', payload: exported });
     expect(good.statusCode, good.body).toBe(200);
-    expect(good.json()).toEqual({ created: ['rule:big_a', 'rule:big_b'], updated: ['rule:two_transfers'], statusChanged: [] });
+    // two_transfers has a version 1 of its own in the target: its history is kept and the exported document becomes version 2.
+    expect(good.json()).toEqual({ created: ['rule:big_a', 'rule:big_b'], updated: ['rule:two_transfers'], statusChanged: [], diverged: ['rule:two_transfers'] });
+    expect((await get(target, '/v1/rules/two_transfers/versions')).items.map((v: Json) => v.version)).toEqual([1, 2]);
   });
 
   it('every problem of every entry is listed in details', async () => {

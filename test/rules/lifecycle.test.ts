@@ -89,31 +89,48 @@ describe('rule lifecycle while events flow', () => {
     expect(list.map((r) => r.id).sort()).toEqual(['fail_then_move', 'many_transfers']);
   });
 
-  it('export, then import into a fresh system: the same rules with the same statuses, and they run', async () => {
+  it('export, then import into a fresh system: every version under its number, the same statuses, the latest version runs, and a second export is the same', async () => {
     const source = await openRules();
     await source.addRule(thresholdRule(3));
-    await put(source, thresholdRule(4), 2);
+    await put(source, thresholdRule(5), 2);
+    await put(source, thresholdRule(4), 3);
     await source.addRule(sequenceRule('30m'), { start: false }); // a draft
     await source.addRule(bigRule);
+    expect((await source.app.inject({ method: 'POST', url: '/v1/rules/big_transfer/stop' })).statusCode).toBe(200); // offline
+    const tag = { id: 'transfers_seen', kind: 'statistic', eventTypes: ['transfer'], aggregate: 'count', window: { type: 'lifetime' } };
+    expect((await source.app.inject({ method: 'POST', url: '/v1/tags', payload: tag })).statusCode).toBe(201);
+    expect((await source.app.inject({ method: 'PUT', url: '/v1/tags/transfers_seen', payload: { ...tag, description: 'every transfer' } })).json()).toMatchObject({ version: 2 });
+    expect((await source.app.inject({ method: 'POST', url: '/v1/tags/transfers_seen/online' })).statusCode).toBe(200);
     const doc = await exportOf(source);
-    expect(doc.definitions.map((d: { id: string; status: string; version: number }) => [d.id, d.status, d.version]).sort()).toEqual([
-      ['big_transfer', 'online', 1],
-      ['fail_then_move', 'draft', 1],
-      ['many_transfers', 'online', 2],
+    expect(doc.definitions.map((d) => [d.id, d.status, d.version, d.versions.map((v) => v.version)])).toEqual([
+      ['transfers_seen', 'online', 2, [1, 2]],
+      ['big_transfer', 'offline', 1, [1]],
+      ['fail_then_move', 'draft', 1, [1]],
+      ['many_transfers', 'online', 3, [1, 2, 3]],
     ]);
 
     const target = await openRules();
     const imported = await target.app.inject({ method: 'POST', url: '/v1/definitions:import', payload: doc });
     expect(imported.statusCode, imported.body).toBe(200);
-    expect(imported.json().created.sort()).toEqual(['rule:big_transfer', 'rule:fail_then_move', 'rule:many_transfers']);
-    // Same documents, statuses and run-time states; versions restart at 1 (the import stores the latest document).
+    expect(imported.json()).toEqual({ created: ['tag:transfers_seen', 'rule:big_transfer', 'rule:fail_then_move', 'rule:many_transfers'], updated: [], statusChanged: [], diverged: [] });
+    // Every version under its number, with its document and creation time.
+    for (const [kind, id] of [['rules', 'many_transfers'], ['tags', 'transfers_seen'], ['rules', 'big_transfer']] as const) {
+      const versions = async (rs: RuleSystem): Promise<unknown> => (await rs.app.inject({ method: 'GET', url: `/v1/${kind}/${id}/versions` })).json().items;
+      expect(await versions(target)).toEqual(await versions(source));
+    }
     expect(await rulesOf(target)).toEqual(await rulesOf(source));
-    // The imported online rule runs with the exported threshold (4).
+    expect((await target.rule('many_transfers')).version).toBe(3);
+    // The engine runs version 3 (threshold 4).
     await target.send(...[0, 1, 2, 3].map((s) => transfer('u1', s * SECOND)));
-    expect((await target.decisions('many_transfers')).map((d) => [d.version, (d.time - T0) / SECOND, d.aggregates[0]])).toEqual([[1, 3, 4]]);
+    expect((await target.decisions('many_transfers')).map((d) => [d.version, (d.time - T0) / SECOND, d.aggregates[0]])).toEqual([[3, 3, 4]]);
+    // A second export equals the first, but for its own time and revision.
+    const again = await exportOf(target);
+    const { exportedAt: _a, revision: _r, ...first } = doc as unknown as Record<string, unknown>;
+    const { exportedAt: _b, revision: _s, ...second } = again as unknown as Record<string, unknown>;
+    expect(second).toEqual(first);
     // Importing the same export again changes nothing.
-    const again = await target.app.inject({ method: 'POST', url: '/v1/definitions:import', payload: doc });
-    expect(again.json()).toEqual({ created: [], updated: [], statusChanged: [] });
+    const twice = await target.app.inject({ method: 'POST', url: '/v1/definitions:import', payload: doc });
+    expect(twice.json()).toEqual({ created: [], updated: [], statusChanged: [], diverged: [] });
   });
 
   // Import restores a state: a rule exported as offline is created and left offline, never run in between.
@@ -128,7 +145,7 @@ describe('rule lifecycle while events flow', () => {
   });
 });
 
-async function exportOf(rs: RuleSystem): Promise<{ definitions: Array<{ id: string; status: string; version: number }> }> {
+async function exportOf(rs: RuleSystem): Promise<{ definitions: Array<{ id: string; status: string; version: number; versions: Array<{ version: number }> }> }> {
   const exported = await rs.app.inject({ method: 'GET', url: '/v1/definitions:export' });
   expect(exported.statusCode).toBe(200);
   return exported.json();

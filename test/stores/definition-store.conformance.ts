@@ -156,6 +156,112 @@ export function describeDefinitionStore(name: string, factory: () => Promise<Sto
       expect((await store.write({ kind: 'rule', id: 'r2', expectedVersion: 1, status: 'online', at: 4 })).revision.revision).toBe(3);
     });
 
+    it('restores versions under their own numbers, with their times, in one revision', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'tag', id: 'other', expectedVersion: 0, document: doc(1), status: 'online', at: 10 });
+      const batch = await store.writeBatch([
+        {
+          kind: 'rule',
+          id: 'x',
+          expectedVersion: 0,
+          restore: [
+            { version: 1, document: doc(1), createdAt: 100 },
+            { version: 2, document: doc(2), createdAt: 200 },
+            { version: 3, document: doc(3), createdAt: 300 },
+          ],
+          status: 'online',
+          createdAt: 100,
+          updatedAt: 400,
+          at: 1000,
+        },
+        { kind: 'tag', id: 'x', expectedVersion: 0, restore: [{ version: 1, document: doc(1), createdAt: 110 }, { version: 2, document: doc(2), createdAt: 210 }], status: 'offline', at: 1000 },
+      ]);
+      expect(batch.definitions.map((d) => [d.kind, d.id, d.version, d.status, d.document, d.createdAt, d.updatedAt])).toEqual([
+        ['rule', 'x', 3, 'online', doc(3), 100, 400],
+        ['tag', 'x', 2, 'offline', doc(2), 1000, 1000],
+      ]);
+      expect(await store.get('rule', 'x')).toMatchObject({ version: 3, status: 'online', document: doc(3), createdAt: 100, updatedAt: 400 });
+      expect((await store.versions('rule', 'x')).map((v) => [v.version, v.document, v.createdAt])).toEqual([
+        [1, doc(1), 100],
+        [2, doc(2), 200],
+        [3, doc(3), 300],
+      ]);
+      expect((await store.versions('tag', 'x')).map((v) => [v.version, v.createdAt])).toEqual([
+        [1, 110],
+        [2, 210],
+      ]);
+      // One revision for the whole batch, at the write's time (not the restored times), with the restored version online.
+      expect(batch.revision).toMatchObject({ revision: 2, at: 1000, online: [{ kind: 'rule', id: 'x', version: 3 }, { kind: 'tag', id: 'other', version: 1 }] });
+      expect((await store.revisionsAfter(0, 10)).map((r) => r.revision)).toEqual([1, 2]);
+      // A single write records its revision at `at` too, whatever `updatedAt` it stores.
+      const single = await store.write({ kind: 'rule', id: 'x', expectedVersion: 3, status: 'offline', updatedAt: 500, at: 2000 });
+      expect(single.definition).toMatchObject({ updatedAt: 500, createdAt: 100 });
+      expect(single.revision).toMatchObject({ revision: 3, at: 2000, status: 'offline', online: [{ kind: 'tag', id: 'other', version: 1 }] });
+    });
+
+    it('restores onto a stored history only above it, keeping the versions it already holds', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'rule', id: 'x', expectedVersion: 0, document: doc(1), status: 'online', at: 10 });
+      await store.write({ kind: 'rule', id: 'x', expectedVersion: 1, document: doc(2), at: 20 });
+      const appended = await store.write({
+        kind: 'rule',
+        id: 'x',
+        expectedVersion: 2,
+        restore: [
+          // Equal documents (key order aside) are kept as stored, their times included.
+          { version: 1, document: { note: 'v1', kind: 'statistic', id: 'x' }, createdAt: 999 },
+          { version: 2, document: doc(2), createdAt: 999 },
+          { version: 4, document: doc(4), createdAt: 400 },
+        ],
+        at: 30,
+      });
+      expect(appended.definition).toMatchObject({ version: 4, status: 'online', document: doc(4), createdAt: 10, updatedAt: 30 });
+      expect((await store.versions('rule', 'x')).map((v) => [v.version, v.createdAt])).toEqual([
+        [1, 10],
+        [2, 20],
+        [4, 400],
+      ]);
+      expect(appended.revision).toMatchObject({ revision: 3, online: [{ kind: 'rule', id: 'x', version: 4 }] });
+      // A document after the restored versions takes the next number.
+      const withDocument = await store.write({ kind: 'rule', id: 'x', expectedVersion: 4, restore: [{ version: 5, document: doc(5), createdAt: 500 }], document: doc(6), at: 40 });
+      expect(withDocument.definition).toMatchObject({ version: 6, document: doc(6) });
+
+      const refused = async (restore: Array<{ version: number; document: Record<string, unknown>; createdAt: number }>): Promise<string | undefined> =>
+        codeOf(store.writeBatch([{ kind: 'tag', id: 'y', expectedVersion: 0, document: doc(1), at: 50 }, { kind: 'rule', id: 'x', expectedVersion: 6, restore, at: 50 }]));
+      // A stored number with another document, a number missing below the stored ones, a restore ending below the newest stored version.
+      expect(await refused([{ version: 1, document: doc(9), createdAt: 1 }, { version: 7, document: doc(7), createdAt: 1 }])).toBe('PRT_DEF_VERSION_CONFLICT');
+      expect(await refused([{ version: 3, document: doc(3), createdAt: 1 }, { version: 7, document: doc(7), createdAt: 1 }])).toBe('PRT_DEF_VERSION_CONFLICT');
+      expect(await refused([{ version: 1, document: doc(1), createdAt: 1 }])).toBe('PRT_DEF_VERSION_CONFLICT');
+      // Numbers must be positive and increasing.
+      expect(await refused([{ version: 8, document: doc(8), createdAt: 1 }, { version: 7, document: doc(7), createdAt: 1 }])).toBe('PRT_DEF_INVALID');
+      expect(await refused([{ version: 0, document: doc(0), createdAt: 1 }])).toBe('PRT_DEF_INVALID');
+      // Refused batches wrote nothing and recorded no revision.
+      expect(await store.get('tag', 'y')).toBeUndefined();
+      expect((await store.versions('rule', 'x')).map((v) => v.version)).toEqual([1, 2, 4, 5, 6]);
+      expect((await store.latestRevision())?.revision).toBe(4);
+    });
+
+    it('restores a deleted definition onto the versions it left', async () => {
+      const { store } = fx;
+      await store.write({ kind: 'rule', id: 'x', expectedVersion: 0, document: doc(1), at: 10 });
+      await store.write({ kind: 'rule', id: 'x', expectedVersion: 1, document: doc(2), at: 20 });
+      await store.write({ kind: 'rule', id: 'x', expectedVersion: 2, delete: true, at: 30 });
+      const same = [
+        { version: 1, document: doc(1), createdAt: 1 },
+        { version: 2, document: doc(2), createdAt: 2 },
+      ];
+      // The whole history is already stored: the definition comes back at version 2, no version is added.
+      const back = await store.write({ kind: 'rule', id: 'x', expectedVersion: 0, restore: same, status: 'offline', createdAt: 5, at: 40 });
+      expect(back.definition).toMatchObject({ version: 2, status: 'offline', document: doc(2), createdAt: 5, updatedAt: 40 });
+      expect((await store.versions('rule', 'x')).map((v) => [v.version, v.createdAt])).toEqual([
+        [1, 10],
+        [2, 20],
+      ]);
+      await store.write({ kind: 'rule', id: 'x', expectedVersion: 2, delete: true, at: 50 });
+      expect(await codeOf(store.write({ kind: 'rule', id: 'x', expectedVersion: 0, restore: [{ version: 1, document: doc(7), createdAt: 1 }], at: 60 }))).toBe('PRT_DEF_VERSION_CONFLICT');
+      expect(await store.get('rule', 'x')).toBeUndefined();
+    });
+
     it('pushes revisions to watchers, also for changes made with SQL behind the API', async () => {
       const { store, sql } = fx;
       const seen: number[] = [];

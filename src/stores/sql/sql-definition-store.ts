@@ -7,8 +7,9 @@ import type {
   StoredDefinition,
   StoredVersion,
   DefinitionStatus,
+  RestoredVersion,
 } from '../../definitions/index.js';
-import { DefinitionError, NotFoundError, PortraitError, StoreError } from '../../errors/index.js';
+import { DefinitionError, NotFoundError, PortraitError, showValue, StoreError } from '../../errors/index.js';
 
 /**
  * The part of a PostgreSQL client the definition store uses. PGlite (embedded)
@@ -27,7 +28,9 @@ export const DEFINITIONS_CHANNEL = 'portrait_definitions';
  * Creates the tables and the trigger if they do not exist. The trigger records
  * a revision — the full online set after the change — and announces it on
  * {@link DEFINITIONS_CHANNEL} for every change of `portrait_definitions`,
- * whoever makes it: the API, another process, or an operator with SQL.
+ * whoever makes it: another process, or an operator with SQL. The store's own
+ * writes switch it off for their transaction and record one revision per
+ * write or batch with `portrait_record_batch_revision`, at the write's time.
  */
 export const definitionSchemaSql = `
 create table if not exists portrait_definitions (
@@ -69,7 +72,7 @@ declare
   changed_status text;
   changed_at double precision;
 begin
-  -- A batch written by the store records one revision for all its changes (portrait_record_batch_revision).
+  -- Writes through the store record one revision per write or batch themselves (portrait_record_batch_revision).
   if coalesce(current_setting('portrait.batch', true), '') = 'on' then
     return null;
   end if;
@@ -185,23 +188,11 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
     write: (change: DefinitionWrite) =>
       wrap('write a definition', () =>
         client.transaction(async (tx) => {
-          const definition = await applyWrite(tx, change);
-          return { definition, revision: await lastRevision(tx) };
+          const { definitions, revision } = await applyBatch(tx, [change]);
+          return { definition: definitions[0]!, revision: revision! };
         }),
       ),
-    writeBatch: (changes: ReadonlyArray<DefinitionWrite>) =>
-      wrap('write a batch of definitions', () =>
-        client.transaction(async (tx) => {
-          await tx.query("select set_config('portrait.batch', 'on', true)");
-          const definitions: StoredDefinition[] = [];
-          for (const change of changes) definitions.push(await applyWrite(tx, change));
-          const last = definitions[definitions.length - 1];
-          if (last === undefined) return { definitions, revision: undefined };
-          const lastChange = changes[changes.length - 1]!;
-          await tx.query('select portrait_record_batch_revision($1, $2, $3, $4, $5)', [lastChange.at, last.kind, last.id, last.version, lastChange.delete === true ? 'deleted' : last.status]);
-          return { definitions, revision: await lastRevision(tx) };
-        }),
-      ),
+    writeBatch: (changes: ReadonlyArray<DefinitionWrite>) => wrap('write a batch of definitions', () => client.transaction((tx) => applyBatch(tx, changes))),
     latestRevision: () =>
       wrap('read the latest revision', async () => {
         const { rows } = await client.query<RevisionRow>('select * from portrait_revisions order by revision desc limit 1');
@@ -228,6 +219,22 @@ export async function createSqlDefinitionStore(client: SqlClient, options: SqlDe
   };
 }
 
+/**
+ * Applies changes in the caller's transaction and records one revision for all
+ * of them, carrying the last change's time (none when `changes` is empty).
+ */
+async function applyBatch(tx: SqlClient, changes: ReadonlyArray<DefinitionWrite>): Promise<{ definitions: StoredDefinition[]; revision: RevisionRecord | undefined }> {
+  // The row trigger stays quiet; the revision is recorded once, below.
+  await tx.query("select set_config('portrait.batch', 'on', true)");
+  const definitions: StoredDefinition[] = [];
+  for (const change of changes) definitions.push(await applyWrite(tx, change));
+  const last = definitions[definitions.length - 1];
+  if (last === undefined) return { definitions, revision: undefined };
+  const lastChange = changes[changes.length - 1]!;
+  await tx.query('select portrait_record_batch_revision($1, $2, $3, $4, $5)', [lastChange.at, last.kind, last.id, last.version, lastChange.delete === true ? 'deleted' : last.status]);
+  return { definitions, revision: await lastRevision(tx) };
+}
+
 async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<StoredDefinition> {
   const current = await tx.query<{ version: number; status: DefinitionStatus; created_at: number }>(
     'select version, status, created_at from portrait_definitions where kind = $1 and id = $2 for update',
@@ -249,6 +256,7 @@ async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<Store
     return { kind: change.kind, id: change.id, version: row!.version, status: row!.status, document, createdAt: Number(row!.created_at), updatedAt: change.at };
   }
   let version = change.expectedVersion;
+  if (change.restore !== undefined && change.restore.length > 0) version = await restoreVersions(tx, change, change.restore);
   if (change.document !== undefined) {
     // A definition deleted earlier keeps its versions; a new one with its id continues the numbering.
     const top = await tx.query<{ top: number | null }>('select max(version) as top from portrait_definition_versions where kind = $1 and id = $2', [change.kind, change.id]);
@@ -262,10 +270,12 @@ async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<Store
     ]);
   }
   const status: DefinitionStatus = change.status ?? row?.status ?? 'draft';
+  const createdAt = row === undefined ? (change.createdAt ?? change.at) : Number(row.created_at);
+  const updatedAt = change.updatedAt ?? change.at;
   if (row === undefined) {
-    await tx.query('insert into portrait_definitions (kind, id, version, status, created_at, updated_at) values ($1, $2, $3, $4, $5, $5)', [change.kind, change.id, version, status, change.at]);
+    await tx.query('insert into portrait_definitions (kind, id, version, status, created_at, updated_at) values ($1, $2, $3, $4, $5, $6)', [change.kind, change.id, version, status, createdAt, updatedAt]);
   } else {
-    await tx.query('update portrait_definitions set version = $3, status = $4, updated_at = $5 where kind = $1 and id = $2', [change.kind, change.id, version, status, change.at]);
+    await tx.query('update portrait_definitions set version = $3, status = $4, updated_at = $5 where kind = $1 and id = $2', [change.kind, change.id, version, status, updatedAt]);
   }
   const definition: StoredDefinition = {
     kind: change.kind,
@@ -273,10 +283,42 @@ async function applyWrite(tx: SqlClient, change: DefinitionWrite): Promise<Store
     version,
     status,
     document: change.document ?? (await documentOf(tx, change.kind, change.id, version)),
-    createdAt: row === undefined ? change.at : Number(row.created_at),
-    updatedAt: change.at,
+    createdAt,
+    updatedAt,
   };
   return definition;
+}
+
+/**
+ * Stores restored versions under their own numbers and returns the last one's.
+ * A number already stored must hold an equal document (jsonb equality: key
+ * order and number spelling aside); a new one must be above every stored
+ * number, so a restore never fills a gap or rewrites history.
+ */
+async function restoreVersions(tx: SqlClient, change: DefinitionWrite, versions: ReadonlyArray<RestoredVersion>): Promise<number> {
+  const { kind, id } = change;
+  const top = (await tx.query<{ top: number | null }>('select max(version) as top from portrait_definition_versions where kind = $1 and id = $2', [kind, id])).rows[0]?.top ?? 0;
+  let previous = 0;
+  for (const [i, v] of versions.entries()) {
+    if (!Number.isSafeInteger(v.version) || v.version <= previous) {
+      throw new DefinitionError('PRT_DEF_INVALID', `${kind} "${id}" restored version /restore/${i}/version must be an integer above ${previous}, got ${showValue(v.version)}`, { subject: id, path: `/restore/${i}/version` });
+    }
+    previous = v.version;
+    if (v.version > top) {
+      await tx.query('insert into portrait_definition_versions (kind, id, version, document, created_at) values ($1, $2, $3, $4::jsonb, $5)', [kind, id, v.version, JSON.stringify(v.document), v.createdAt]);
+      continue;
+    }
+    const stored = await tx.query<{ same: boolean }>('select document = $4::jsonb as same from portrait_definition_versions where kind = $1 and id = $2 and version = $3', [kind, id, v.version, JSON.stringify(v.document)]);
+    const same = stored.rows[0]?.same;
+    if (same !== true) {
+      const reason = same === undefined ? `is missing from its stored history, which is at version ${top}; versions are only restored above it` : 'is stored with another document';
+      throw new DefinitionError('PRT_DEF_VERSION_CONFLICT', `${kind} "${id}" version ${v.version} ${reason}`, { subject: id, path: `/restore/${i}` });
+    }
+  }
+  if (previous < top) {
+    throw new DefinitionError('PRT_DEF_VERSION_CONFLICT', `${kind} "${id}" cannot be restored to version ${previous}: version ${top} is stored`, { subject: id, path: `/restore/${versions.length - 1}/version` });
+  }
+  return previous;
 }
 
 async function documentOf(tx: SqlClient, kind: DefinitionKind, id: string, version: number): Promise<Record<string, unknown>> {
