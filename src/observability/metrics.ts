@@ -131,24 +131,32 @@ export function createMetrics(sources: MetricSources): Metrics {
   perPartition('portrait_engine_watermark_delay_seconds', 'Wall clock minus watermark, seconds.', (p) => (sources.now() - p.watermark) / 1000, 'gauge');
   perPartition('portrait_engine_stream_time_ms', 'Highest event time seen, epoch ms.', (p) => p.streamTime, 'gauge');
 
+  /**
+   * Series with one label, one per item `items()` lists at scrape time (reset
+   * first, so an item that is gone leaves its series too).
+   */
+  const labelled =
+    <T>(label: string, items: () => Iterable<T>, labelOf: (item: T) => string) =>
+    (name: string, help: string, read: (item: T) => number, kind: 'counter' | 'gauge'): void => {
+      const Type = kind === 'counter' ? Counter : Gauge;
+      new Type({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect(this: Counter<string> | Gauge<string>) {
+          this.reset();
+          for (const item of items()) {
+            if (this instanceof Counter) this.inc({ [label]: labelOf(item) }, read(item));
+            else this.set({ [label]: labelOf(item) }, read(item));
+          }
+        },
+      });
+    };
+
   // One series per online rule (operators define rules, so the label stays small); a rule that
   // stops or is deleted leaves the engine's counters and, at the next scrape, these series.
-  const perRule = (name: string, help: string, read: (r: RuleCounters) => number, kind: 'counter' | 'gauge'): void => {
-    const Type = kind === 'counter' ? Counter : Gauge;
-    new Type({
-      name,
-      help,
-      labelNames: ['rule'],
-      registers: [registry],
-      collect(this: Counter<'rule'> | Gauge<'rule'>) {
-        this.reset();
-        for (const r of sources.engineStats().rules) {
-          if (this instanceof Counter) this.inc({ rule: r.id }, read(r));
-          else this.set({ rule: r.id }, read(r));
-        }
-      },
-    });
-  };
+  const perRule = labelled('rule', () => sources.engineStats().rules, (r: RuleCounters) => r.id);
   perRule('portrait_rule_decisions_total', 'Decisions of an online rule.', (r) => r.decisions, 'counter');
   perRule('portrait_rule_errors_total', 'Expressions of an online rule that failed at run time (counted as false; the rule shows as degraded).', (r) => r.errors, 'counter');
   perRule('portrait_rule_partial_matches_dropped_total', 'Partial matches of an online rule dropped at limits.maxPartialMatches.', (r) => r.droppedPartialMatches, 'counter');
@@ -167,22 +175,7 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
 
   // One series per configured output, labelled by its name; a failing sink shows as a rising failed count.
-  const perOutput = (name: string, help: string, read: (o: DecisionOutputStats) => number, kind: 'counter' | 'gauge'): void => {
-    const Type = kind === 'counter' ? Counter : Gauge;
-    new Type({
-      name,
-      help,
-      labelNames: ['output'],
-      registers: [registry],
-      collect(this: Counter<'output'> | Gauge<'output'>) {
-        this.reset();
-        for (const o of sources.decisionOutputs()) {
-          if (this instanceof Counter) this.inc({ output: o.name }, read(o));
-          else this.set({ output: o.name }, read(o));
-        }
-      },
-    });
-  };
+  const perOutput = labelled('output', () => sources.decisionOutputs(), (o: DecisionOutputStats) => o.name);
   perOutput('portrait_decision_output_delivered_total', 'Decisions a decision output delivered.', (o) => o.delivered, 'counter');
   perOutput('portrait_decision_output_failed_total', 'Decisions a decision output failed to deliver (after its retries).', (o) => o.failed, 'counter');
   perOutput('portrait_decision_output_dropped_total', 'Decisions a decision output dropped because its queue was full.', (o) => o.dropped, 'counter');
