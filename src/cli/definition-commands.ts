@@ -1,4 +1,4 @@
-import { readJson, usage, writeText } from './command-line.js';
+import { readJson, readText, usage, writeText } from './command-line.js';
 import { report, request, type ServerAnswer, type ServerOptions } from './server-client.js';
 
 /**
@@ -8,14 +8,8 @@ import { report, request, type ServerAnswer, type ServerOptions } from './server
  */
 export async function rulesCommand(args: ReadonlyArray<string>, server: ServerOptions): Promise<number> {
   const [verb, a, b] = args;
-  const id = (value: string | undefined): string => {
-    if (value === undefined) throw usage(`rules ${verb} needs an ID`);
-    return encodeURIComponent(value);
-  };
-  const document = (path: string | undefined): string => {
-    if (path === undefined) throw usage(`rules ${verb} needs a FILE`);
-    return ruleBody(readJson(path));
-  };
+  const id = (value: string | undefined): string => idArgument(`rules ${verb}`, value);
+  const document = (path: string | undefined): string => ruleBody(readJson(fileArgument(`rules ${verb}`, path)));
   let answer: ServerAnswer;
   switch (verb) {
     case 'list': answer = await request(server, 'GET', '/v1/rules'); break;
@@ -31,6 +25,42 @@ export async function rulesCommand(args: ReadonlyArray<string>, server: ServerOp
     default: throw usage(`unknown rules subcommand "${verb ?? ''}"; one of list, get, create, update, start, stop, archive, delete, versions`);
   }
   return report(`rules ${verb}`, answer);
+}
+
+/**
+ * `portrait tags list|get ID|create FILE|update ID FILE|online ID|offline ID|archive ID|versions ID|export`:
+ * manages tags on a running server, as {@link rulesCommand} does rules. Returns the exit code.
+ */
+export async function tagsCommand(args: ReadonlyArray<string>, server: ServerOptions): Promise<number> {
+  const [verb, a, b] = args;
+  const id = (value: string | undefined): string => idArgument(`tags ${verb}`, value);
+  const document = (path: string | undefined): string => readText(fileArgument(`tags ${verb}`, path));
+  let answer: ServerAnswer;
+  switch (verb) {
+    case 'list': answer = await request(server, 'GET', '/v1/tags'); break;
+    case 'get': answer = await request(server, 'GET', `/v1/tags/${id(a)}`); break;
+    case 'versions': answer = await request(server, 'GET', `/v1/tags/${id(a)}/versions`); break;
+    case 'create': answer = await request(server, 'POST', '/v1/tags', document(a)); break;
+    case 'update': answer = await request(server, 'PUT', `/v1/tags/${id(a)}`, document(b)); break;
+    case 'online':
+    case 'offline':
+    case 'archive': answer = await request(server, 'POST', `/v1/tags/${id(a)}/${verb}`); break;
+    case 'export': answer = await request(server, 'GET', '/v1/definitions:export'); break;
+    default: throw usage(`unknown tags subcommand "${verb ?? ''}"`);
+  }
+  return report(`tags ${verb}`, answer);
+}
+
+/** The ID argument of `command`, as a path segment; missing, a usage error. */
+function idArgument(command: string, value: string | undefined): string {
+  if (value === undefined) throw usage(`${command} needs an ID`);
+  return encodeURIComponent(value);
+}
+
+/** The FILE argument of `command`; missing, a usage error. */
+function fileArgument(command: string, value: string | undefined): string {
+  if (value === undefined) throw usage(`${command} needs a FILE`);
+  return value;
 }
 
 /**

@@ -7,9 +7,9 @@ import { loadConfig, type PortraitConfig } from '../config/index.js';
 import { PortraitError } from '../errors/index.js';
 import { replayFile, defaultReplayOptions } from '../ingest/index.js';
 import { defaultCatalog, missingServerNodeFlags, openEmbeddedSystem, startServer } from '../runtime/index.js';
-import { readText, usage } from './command-line.js';
-import { definitionsCommand, rulesCommand } from './definition-commands.js';
-import { DEFAULT_TIMEOUT_MS, ServerUnreachableError, report, request, type ServerAnswer, type ServerOptions } from './server-client.js';
+import { usage } from './command-line.js';
+import { definitionsCommand, rulesCommand, tagsCommand } from './definition-commands.js';
+import { DEFAULT_TIMEOUT_MS, ServerUnreachableError, report, request, type ServerOptions } from './server-client.js';
 import { validateFile } from './validate-command.js';
 
 const USAGE = `portrait — real-time user profiles and tags
@@ -29,7 +29,7 @@ Usage:
       Manage rules on a running server: start puts a rule online, stop takes it offline.
   portrait definitions export [FILE] | import FILE [--url URL]
       Export every tag and rule (status and version history) as one document, to FILE or
-      stdout; import such a document into a server (latest versions and statuses).
+      stdout; import such a document into a server (version history and statuses).
   portrait profile ID [--tags a,b] [--url URL]
       Read a profile from a running server.
   portrait bench [ARGS…]
@@ -79,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
       return validateFile(file, defaultCatalog);
     }
     case 'tags':
-      return tags(args, flags);
+      return tagsCommand(args, serverOptions(flags));
     case 'rules':
       return rulesCommand(args, serverOptions(flags));
     case 'definitions':
@@ -185,33 +185,6 @@ async function replayOverHttp(file: string, server: ServerOptions, schema: strin
   await send();
   process.stdout.write(`${JSON.stringify({ accepted, rejected })}\n`);
   return 0;
-}
-
-async function tags(args: string[], flags: Flags): Promise<number> {
-  const server = serverOptions(flags);
-  const [verb, a, b] = args;
-  const readDoc = (path: string | undefined): string => {
-    if (path === undefined) throw usage(`tags ${verb} needs a FILE`);
-    return readText(path);
-  };
-  const need = (id: string | undefined): string => {
-    if (id === undefined) throw usage(`tags ${verb} needs an ID`);
-    return encodeURIComponent(id);
-  };
-  let res: ServerAnswer;
-  switch (verb) {
-    case 'list': res = await request(server, 'GET', '/v1/tags'); break;
-    case 'get': res = await request(server, 'GET', `/v1/tags/${need(a)}`); break;
-    case 'versions': res = await request(server, 'GET', `/v1/tags/${need(a)}/versions`); break;
-    case 'create': res = await request(server, 'POST', '/v1/tags', readDoc(a)); break;
-    case 'update': res = await request(server, 'PUT', `/v1/tags/${need(a)}`, readDoc(b)); break;
-    case 'online':
-    case 'offline':
-    case 'archive': res = await request(server, 'POST', `/v1/tags/${need(a)}/${verb}`); break;
-    case 'export': res = await request(server, 'GET', '/v1/definitions:export'); break;
-    default: throw usage(`unknown tags subcommand "${verb ?? ''}"`);
-  }
-  return report(`tags ${verb}`, res);
 }
 
 async function profile(args: string[], flags: Flags): Promise<number> {
