@@ -40,7 +40,7 @@ export type {
   Comparison,
 } from './definition-set.js';
 export type { CepContext, CepCondition, CepContiguity, CepPatternSpec, CepSkipStrategy, CepStage, CepStageKind } from './internal/cep/pattern.js';
-export { encodeRecord, encodeRecordInto, beginRecord, beginAttrs, endRecord, decodeRecord, decodeRecordProjected, type AttributeProjection } from './record-codec.js';
+export { encodeRecord, encodeRecordInto, beginRecord, beginAttrs, endRecord, decodeRecord, decodeRecordProjected, ALL_ATTRIBUTES, type AttributeProjection } from './record-codec.js';
 export { partitionOf } from './partitioner.js';
 export { Engine, defaultEngineOptions, systemClock } from './engine.js';
 export type { EngineOptions, EngineDependencies, EngineStats, PartitionStats, CheckpointInfo, Clock } from './engine.js';

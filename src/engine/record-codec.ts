@@ -113,11 +113,10 @@ export function decodeRecordProjected(bytes: Uint8Array, project: AttributeProje
   return { type, time, key, attrs };
 }
 
+/** The projection that keeps every attribute of every type. */
+export const ALL_ATTRIBUTES: AttributeProjection = () => undefined;
+
 /** Decodes bytes written by {@link encodeRecord} (either form). */
 export function decodeRecord(bytes: Uint8Array): LogRecord {
-  return decodeRecordProjected(bytes, allAttributes);
-}
-
-function allAttributes(): undefined {
-  return undefined;
+  return decodeRecordProjected(bytes, ALL_ATTRIBUTES);
 }

@@ -1,6 +1,7 @@
 import {
   ControlType,
   attributesRead,
+  ALL_ATTRIBUTES,
   crc32,
   encodeRecord,
   partitionOf,
@@ -86,9 +87,6 @@ interface Rekey {
   keyFields: ReadonlyArray<string>;
   entityKeyField: string;
 }
-
-/** Every attribute of every type. */
-const ALL_ATTRIBUTES: AttributeProjection = () => undefined;
 
 /**
  * The single writer of the event log. Partitions events by entity key,
